@@ -1,0 +1,1 @@
+"""Build and search citeqa's persistent passage index."""

