@@ -131,7 +131,7 @@ def html_to_text(html: str) -> tuple[str, str | None]:
         tag.decompose()
     root = soup.find("article") or soup.find("main") or soup.body or soup
     blocks = [
-        " ".join(element.get_text(" ", strip=True).split())
+        " ".join(element.get_text().split())
         for element in root.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "blockquote",
                                       "td", "th", "figcaption"])
         if not element.find_parent(["p", "li", "blockquote", "td", "th"])

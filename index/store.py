@@ -380,6 +380,15 @@ class PassageStore:
         ).fetchall()
         return [DocumentSummary(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5], r[6]) for r in rows]
 
+    def summary(self, document_id: str) -> DocumentSummary:
+        row = self._connection().execute(
+            "SELECT id, title, metadata, length(text), chunk_count, sentence_count, added_at "
+            "FROM documents WHERE id = ?", (document_id,)
+        ).fetchone()
+        if row is None:
+            raise UnknownDocumentError(document_id)
+        return DocumentSummary(row[0], row[1], json.loads(row[2]), row[3], row[4], row[5], row[6])
+
     def get(self, document_id: str) -> Document:
         row = self._connection().execute(
             "SELECT id, title, text, metadata FROM documents WHERE id = ?", (document_id,)
@@ -406,10 +415,14 @@ class PassageStore:
         ).fetchall()
         return [Span(r[0], r[1]) for r in rows]
 
-    def search(self, query: str, k: int = 5, document_ids: Iterable[str] | None = None) -> list[SearchHit]:
-        """Hybrid search: dense and BM25 rankings fused by reciprocal rank fusion."""
+    def search(
+        self, query: str, k: int = 5, document_ids: Iterable[str] | None = None, mode: str = "hybrid"
+    ) -> list[SearchHit]:
+        """Hybrid search: dense and BM25 rankings fused by reciprocal rank fusion ("dense"/"lexical" alone)."""
         if k < 1:
             raise ValueError("k must be at least 1")
+        if mode not in ("hybrid", "dense", "lexical"):
+            raise ValueError("mode must be hybrid, dense or lexical")
         derived = self._refresh_derived()
         depth = max(4 * k, 20)
         wanted = list(document_ids) if document_ids is not None else None
@@ -422,6 +435,10 @@ class PassageStore:
         else:
             dense = derived.dense.search(query_vector, depth)
         lexical = derived.lexical.search(query, depth, allowed)
+        if mode == "dense":
+            lexical = []
+        elif mode == "lexical":
+            dense = []
         return self._fuse(dense, lexical, k)
 
     def _chunk_ids_of(self, document_ids: list[str]) -> np.ndarray:

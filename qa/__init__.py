@@ -1,0 +1,1 @@
+"""Turn a question into an answer that cites its exact span."""

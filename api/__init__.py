@@ -1,0 +1,1 @@
+"""citeqa's HTTP service, command line and chat page."""

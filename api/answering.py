@@ -1,0 +1,82 @@
+"""Answer questions off the event loop, validating input and recording metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from api.errors import ApiError
+from api.schemas import ChatMessage
+from api.services import Services
+from index.store import UnknownDocumentError
+from qa.followup import Turn, standalone_question
+from qa.pipeline import Answer
+
+
+def check_question(question: str, limit: int) -> str:
+    if not question.strip():
+        raise ApiError(422, "empty_question", "the question is empty")
+    if len(question) > limit:
+        raise ApiError(422, "question_too_long", f"the question has {len(question):,} characters; "
+                                                 f"the limit is {limit:,}")
+    return question.strip()
+
+
+def check_documents(services: Services, document_ids: Sequence[str] | None) -> list[str] | None:
+    if document_ids is None:
+        return None
+    if not document_ids:
+        raise ApiError(422, "invalid_request", "document_ids must not be empty when given")
+    for document_id in document_ids:
+        if not services.store.has(document_id):
+            raise UnknownDocumentError(document_id)
+    return list(document_ids)
+
+
+async def answer_question(request: Request, services: Services, question: str,
+                          document_ids: Sequence[str] | None, top_k: int | None = None) -> Answer:
+    question = check_question(question, services.settings.max_question_chars)
+    wanted = check_documents(services, document_ids)
+    started = time.perf_counter()
+    answer = await run_in_threadpool(services.answerer.run, question, wanted, top_k)
+    request.app.state.metrics.observe_answer(time.perf_counter() - started, answer.answer is not None)
+    return answer
+
+
+def conversation(messages: Sequence[ChatMessage]) -> tuple[str, list[Turn]]:
+    """The last user message and the earlier (question, answer) turns."""
+    if messages[-1].role != "user":
+        raise ApiError(422, "invalid_request", "the last message must have role 'user'")
+    turns: list[Turn] = []
+    pending: str | None = None
+    for message in messages[:-1]:
+        if message.role == "user":
+            if pending is not None:
+                turns.append(Turn(pending, None))
+            pending = message.content
+        elif pending is not None:
+            turns.append(Turn(pending, _answer_from_reply(message.content)))
+            pending = None
+    if pending is not None:
+        turns.append(Turn(pending, None))
+    return messages[-1].content, turns
+
+
+def _answer_from_reply(content: str) -> str | None:
+    """Our replies start with the answer span on the first line; 'do not answer' means none."""
+    first = content.strip().split("\n", 1)[0].strip()
+    if not first or first.startswith("The documents do not answer"):
+        return None
+    return first
+
+
+async def answer_chat(request: Request, services: Services, messages: Sequence[ChatMessage],
+                      document_ids: Sequence[str] | None) -> Answer:
+    latest, turns = conversation(messages)
+    check_question(latest, services.settings.max_question_chars)
+    standalone = standalone_question(latest, [Turn(standalone_question(t.question, turns[:i]), t.answer)
+                                              for i, t in enumerate(turns)])
+    return await answer_question(request, services, standalone, document_ids)

@@ -1,0 +1,301 @@
+"""The `citeqa` command line: serve, ask, chat, manage documents, train and evaluate the reader."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import Progress  # noqa: E402
+from rich.table import Table  # noqa: E402
+from rich.text import Text  # noqa: E402
+
+from index.documents import DocumentError, SUPPORTED_SUFFIXES, load_file  # noqa: E402
+from index.settings import Settings, get_settings  # noqa: E402
+from index.store import PassageStore, StoreMismatchError, UnknownDocumentError  # noqa: E402
+
+app = typer.Typer(help="citeqa: answers from documents, with cited spans.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+eval_app = typer.Typer(help="Measure the reader and the whole pipeline.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+console = Console()
+errors = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly(command: F) -> F:
+    """Print known failures as one clear line and exit 1, without a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (DocumentError, StoreMismatchError, UnknownDocumentError, FileNotFoundError, ValueError,
+                PermissionError, IsADirectoryError) as error:
+            errors.print(f"[red]error:[/red] {error}", highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def open_store(settings: Settings | None = None) -> PassageStore:
+    from api.services import default_article_path
+    from index.embed import Embedder
+
+    settings = settings or get_settings()
+    store = PassageStore(settings.data_dir, Embedder(settings.embedder_path), settings.chunk_tokens,
+                         settings.exact_search_max_chunks, settings.max_document_chars).open()
+    if settings.ingest_default_corpus and store.counts()[0] == 0 and store.version() == 0:
+        store.add(load_file(default_article_path()))
+    return store
+
+
+def build_answerer(settings: Settings | None = None) -> Any:
+    from qa.pipeline import QuestionAnswerer
+    from qa.reader import Reader
+
+    settings = settings or get_settings()
+    return QuestionAnswerer(open_store(settings), Reader(settings.reader_path, dtype=settings.inference_dtype),
+                            threshold=settings.no_answer_threshold, top_k=settings.top_k)
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the API and the chat page."""
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+def _print_answer(answer: Any) -> None:
+    if answer.answer is None:
+        console.print("[yellow]The documents do not answer this.[/yellow]")
+        if answer.citations:
+            console.print(Text(f"Closest passage ({answer.citations[0].document_id}): "
+                               f"{answer.citations[0].passage.text}"))
+        return
+    citation = answer.citations[0]
+    evidence = citation.passage
+    marked = Text(evidence.text)
+    marked.stylize("bold reverse", citation.start - evidence.start, citation.end - evidence.start)
+    console.print(Text(answer.answer, style="bold green"), Text(f"(score {answer.score:.2f})", style="dim"))
+    console.print(Text(f"{citation.document_id} [{citation.start}:{citation.end}]", style="dim"))
+    console.print(marked)
+
+
+@app.command()
+@friendly
+def ask(question: str, document: Annotated[list[str] | None, typer.Option("--document", "-d")] = None) -> None:
+    """Answer one question and show the cited sentence with the answer marked."""
+    _print_answer(build_answerer().run(question, document or None))
+
+
+@app.command()
+@friendly
+def chat() -> None:
+    """An interactive conversation; follow-ups like "what did he say?" work."""
+    from qa.followup import Turn, standalone_question
+
+    answerer = build_answerer()
+    history: list[Turn] = []
+    console.print("Ask about the documents (empty line or Ctrl-D to quit).")
+    while True:
+        try:
+            question = console.input("[bold]you>[/bold] ").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not question:
+            break
+        standalone = standalone_question(question, history)
+        if standalone != question:
+            console.print(Text(f"(answering: {standalone})", style="dim"))
+        answer = answerer.run(standalone)
+        _print_answer(answer)
+        history.append(Turn(standalone, answer.answer))
+
+
+def _files(paths: list[Path]) -> list[Path]:
+    found = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in SUPPORTED_SUFFIXES))
+        elif path.exists():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"no such file or folder: {path}")
+    return found
+
+
+@app.command()
+@friendly
+def ingest(paths: list[Path]) -> None:
+    """Add or replace documents from files or folders (.txt, .md, .html)."""
+    settings = get_settings()
+    documents = [load_file(path, max_chars=settings.max_document_chars) for path in _files(paths)]
+    if not documents:
+        raise ValueError("no .txt, .md or .html files found")
+    for result in open_store(settings).add_many(documents, progress=len(documents) > 3):
+        verb = "replaced" if result.replaced else "added"
+        console.print(f"{verb} {result.document_id}: {result.chunk_count} chunks, {result.sentence_count} sentences")
+
+
+@app.command()
+@friendly
+def documents() -> None:
+    """List stored documents."""
+    table = Table("id", "title", "characters", "chunks")
+    for summary in open_store().list_documents():
+        table.add_row(summary.id, summary.title, str(summary.characters), str(summary.chunk_count))
+    console.print(table)
+
+
+@app.command()
+@friendly
+def delete(document_id: str) -> None:
+    """Delete a document and its passages."""
+    open_store().delete(document_id)
+    console.print(f"deleted {document_id}")
+
+
+@app.command()
+@friendly
+def search(query: str, k: int = 5, mode: str = "hybrid") -> None:
+    """Show the top chunks with offsets and dense, lexical and fused scores."""
+    for hit in open_store().search(query, k=k, mode=mode):
+        dense = f"{hit.dense_score:.3f}" if hit.dense_score is not None else "-"
+        lexical = f"{hit.lexical_score:.2f}" if hit.lexical_score is not None else "-"
+        console.print(Text(f"{hit.document_id} [{hit.start}:{hit.end}] fused {hit.fused_score:.4f} "
+                           f"dense {dense} bm25 {lexical}", style="bold"))
+        console.print(Text(hit.text[:300] + ("..." if len(hit.text) > 300 else "")))
+
+
+@app.command()
+@friendly
+def rebuild() -> None:
+    """Re-chunk and re-embed every document with the current settings."""
+    from index.embed import Embedder
+
+    settings = get_settings()
+    store = PassageStore(settings.data_dir, Embedder(settings.embedder_path), settings.chunk_tokens,
+                         settings.exact_search_max_chunks, settings.max_document_chars)
+    try:
+        store.open()
+    except StoreMismatchError:
+        pass
+    store.rebuild()
+    console.print(f"rebuilt {store.counts()[0]} documents")
+
+
+@app.command("train-reader")
+@friendly
+def train_reader(
+    data: Annotated[Path, typer.Option(help="SQuAD v1.1-format training file (.json or .json.gz)")],
+    output: Annotated[Path, typer.Option(help="folder for checkpoints and the exported model")] = Path("runs/reader"),
+    max_length: int = 256, stride: int = 128, batch_size: int = 24, learning_rate: float = 1e-4,
+    epochs: float = 1.0, max_examples: int | None = None, negative_ratio: float = 0.1,
+    time_budget_minutes: float | None = None, seed: int = 13, device: str = "auto",
+    bf16: Annotated[bool | None, typer.Option(help="bf16 autocast (default: where the CPU/GPU runs it natively)")] = None,
+    base_model: Path | None = None,
+    resume: Annotated[Path | None, typer.Option(help="checkpoint.pt to resume from")] = None,
+    init_from: Annotated[Path | None, typer.Option(help="start from these reader weights instead")] = None,
+) -> None:
+    """Fine-tune the extractive reader (resumable; checkpoints every few minutes)."""
+    import logging
+
+    import torch
+
+    from qa.reader import cpu_supports_fast_bf16
+    from qa.training import TrainConfig
+    from qa.training import train_reader as run_training
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    use_bf16 = bf16 if bf16 is not None else (torch.cuda.is_available() or cpu_supports_fast_bf16())
+    base = base_model or init_from or get_settings().embedder_path
+    final = run_training(TrainConfig(
+        data_path=data, output_dir=output, base_model=base, max_length=max_length, stride=stride,
+        batch_size=batch_size, learning_rate=learning_rate, epochs=epochs, max_examples=max_examples,
+        negative_ratio=negative_ratio, time_budget_minutes=time_budget_minutes, seed=seed, device=device,
+        bf16=use_bf16, resume=resume,
+    ))
+    console.print(f"exported {final}")
+
+
+def _reader(path: Path | None, dtype: str) -> Any:
+    from qa.reader import Reader
+
+    return Reader(path or get_settings().reader_path, dtype=dtype)
+
+
+@eval_app.command("reader")
+@friendly
+def eval_reader(
+    gold_paragraph: Annotated[Path, typer.Option("--gold-paragraph", help="SQuAD v1.1/v2.0 file")],
+    limit: int | None = None,
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+    reader: Annotated[Path | None, typer.Option(help="reader model folder (default: shipped)")] = None,
+    dtype: str = "auto",
+    threshold: Annotated[float | None, typer.Option(help="no-answer threshold for v2.0 files")] = None,
+) -> None:
+    """Exact match and F1 of the reader with each question's own paragraph."""
+    from qa.evaluation import gold_questions, predict, score
+
+    questions = gold_questions(gold_paragraph, limit)
+    model = _reader(reader, dtype)
+    with Progress(console=errors, transient=True) as progress:
+        task = progress.add_task("reading", total=len(questions))
+        predictions = predict(model, questions, lambda n: progress.update(task, completed=n))
+    has_impossible = any(not q.answers for q in questions)
+    result = score(predictions, threshold if threshold is not None else (
+        get_settings().no_answer_threshold if has_impossible else None))
+    _report(result, json_output)
+
+
+def _report(result: dict[str, Any], json_output: bool) -> None:
+    if not json_output:
+        for key, value in result.items():
+            console.print(f"{key}: {value:.2f}" if isinstance(value, float) else f"{key}: {value}")
+    print(json.dumps(result), flush=True)
+
+
+@eval_app.command("squad")
+@friendly
+def eval_squad(
+    file: Path,
+    limit: int | None = None,
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+    recall: Annotated[bool, typer.Option(help="also measure retrieval recall@1/5/10 per search mode")] = True,
+) -> None:
+    """Ingest each article as one document into a temporary store and ask every question."""
+    from qa.end_to_end import evaluate_pipeline, ingest_articles, load_articles, retrieval_recall
+
+    documents, questions = load_articles(file)
+    questions = questions[:limit] if limit else questions
+    settings = get_settings()
+    with tempfile.TemporaryDirectory(prefix="citeqa-eval-") as folder:
+        scratch = settings.model_copy(update={"data_dir": Path(folder), "ingest_default_corpus": False})
+        answerer = build_answerer(scratch)
+        ingest_articles(answerer.store, documents)
+        with Progress(console=errors, transient=True) as progress:
+            task = progress.add_task("answering", total=len(questions))
+            result = evaluate_pipeline(answerer, questions, lambda n: progress.update(task, completed=n))
+        if recall:
+            for mode, values in retrieval_recall(answerer.store, questions).items():
+                for name, value in values.items():
+                    result[f"{mode}_{name}"] = value
+    _report(result, json_output)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())

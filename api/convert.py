@@ -1,0 +1,32 @@
+"""Pipeline answers to API bodies and chat text."""
+
+from __future__ import annotations
+
+from api.schemas import AskResponse, CitationOut, EvidenceOut
+from qa.pipeline import Answer, Citation
+
+
+def citation_out(citation: Citation) -> CitationOut:
+    evidence = citation.passage
+    return CitationOut(
+        document_id=citation.document_id, start=citation.start, end=citation.end, text=citation.text,
+        passage=EvidenceOut(start=evidence.start, end=evidence.end, text=evidence.text),
+    )
+
+
+def ask_response(answer: Answer) -> AskResponse:
+    return AskResponse(question=answer.question, answer=answer.answer, score=round(answer.score, 4),
+                       citations=[citation_out(c) for c in answer.citations])
+
+
+def reply_text(answer: Answer) -> str:
+    """The assistant's words: the answer with its quoted evidence, or a plain 'not answered'."""
+    if answer.answer is None:
+        text = "The documents do not answer this."
+        if answer.citations:
+            closest = answer.citations[0]
+            text += f' The closest passage ({closest.document_id}): "{closest.passage.text}"'
+        return text
+    evidence = answer.citations[0]
+    return f'{answer.answer}\n\nSource ({evidence.document_id}, characters {evidence.start}-{evidence.end}): ' \
+           f'"{evidence.passage.text}"'

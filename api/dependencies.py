@@ -1,0 +1,60 @@
+"""Shared request dependencies: services, settings and access tokens, as Annotated aliases."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from api.errors import ApiError
+from api.services import Services
+from index.settings import Settings
+
+
+def get_services(request: Request) -> Services:
+    services: Services | None = getattr(request.app.state, "services", None)
+    if services is None or not services.ready:
+        raise ApiError(503, "not_ready", "the models are still loading; try again shortly")
+    return services
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _matches(token: str | None, expected: str | None) -> bool:
+    return bool(token and expected) and hmac.compare_digest(token.encode(), expected.encode())  # type: ignore[union-attr]
+
+
+def require_reader(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> None:
+    """When CITEQA_API_TOKEN is set, /v1 routes need it (or the admin token)."""
+    if not settings.api_token:
+        return
+    token = _bearer(request)
+    if not (_matches(token, settings.api_token) or _matches(token, settings.admin_token)):
+        raise ApiError(401, "unauthorized", "this server needs `Authorization: Bearer <CITEQA_API_TOKEN>`",
+                       headers={"WWW-Authenticate": "Bearer"})
+
+
+def require_admin(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> None:
+    """Writes need the admin token; with none configured, writes are disabled."""
+    if not settings.admin_token:
+        raise ApiError(403, "writes_disabled",
+                       "document writes are disabled: set CITEQA_ADMIN_TOKEN and send it as a Bearer token")
+    if not _matches(_bearer(request), settings.admin_token):
+        raise ApiError(401, "unauthorized", "document writes need `Authorization: Bearer <CITEQA_ADMIN_TOKEN>`",
+                       headers={"WWW-Authenticate": "Bearer"})
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ReaderAccess = Depends(require_reader)
+AdminAccess = Depends(require_admin)

@@ -1,0 +1,75 @@
+"""One JSON error shape for every failure: {"error": {"code", "message"}}."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from index.documents import DocumentError
+from index.store import UnknownDocumentError
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error with an HTTP status, a stable code and a human message."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def _describe(error: dict[str, object]) -> str:
+    location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")  # type: ignore[union-attr]
+    message = str(error.get("msg", "invalid value"))
+    return f"{location}: {message}" if location else message
+
+
+STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type",
+                422: "invalid_request", 429: "too_many_requests", 503: "not_ready"}
+
+
+def install(app: FastAPI) -> None:
+    """Register handlers so nothing escapes as an HTML page or a bare 500."""
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, error: ApiError) -> JSONResponse:
+        return error_response(error.status, error.code, error.message, error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
+        problems = error.errors()
+        if any(problem.get("type") == "json_invalid" for problem in problems):
+            return error_response(400, "malformed_json", "the request body is not valid JSON")
+        return error_response(422, "invalid_request", "; ".join(_describe(p) for p in problems[:5]))
+
+    @app.exception_handler(DocumentError)
+    async def document_error(_: Request, error: DocumentError) -> JSONResponse:
+        status = 413 if error.code == "document_too_large" else 415 if error.code == "unsupported_file_type" else 422
+        return error_response(status, error.code, str(error))
+
+    @app.exception_handler(UnknownDocumentError)
+    async def unknown_document(_: Request, error: UnknownDocumentError) -> JSONResponse:
+        return error_response(404, "unknown_document", str(error))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = STATUS_CODES.get(error.status_code, "error")
+        return error_response(error.status_code, code, str(error.detail), getattr(error, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")

@@ -1,0 +1,19 @@
+"""POST /v1/ask: one question, one cited answer."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from api.answering import answer_question
+from api.convert import ask_response
+from api.dependencies import ReaderAccess, ServicesDep
+from api.schemas import AskRequest, AskResponse
+
+router = APIRouter(prefix="/v1", tags=["ask"], dependencies=[ReaderAccess])
+
+
+@router.post("/ask", response_model=AskResponse)
+async def ask(body: AskRequest, request: Request, services: ServicesDep) -> AskResponse:
+    """Answer a question from the stored documents with a cited span (offsets: code points, end exclusive)."""
+    answer = await answer_question(request, services, body.question, body.document_ids, body.top_k)
+    return ask_response(answer)

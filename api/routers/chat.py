@@ -1,0 +1,51 @@
+"""POST /v1/chat: a conversation whose follow-ups are resolved against earlier turns.
+
+With "stream": true the reply is Server-Sent Events:
+- event `delta`, data `{"content": "<next piece of the message text>"}` (several);
+- event `answer`, data `{"question", "answer", "score", "citations"}` (once, last);
+- event `error`, data `{"error": {"code", "message"}}` if answering fails after the stream began.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from sse_starlette.sse import EventSourceResponse
+
+from api.answering import answer_chat, conversation, check_question
+from api.convert import ask_response, citation_out, reply_text
+from api.dependencies import ReaderAccess, ServicesDep
+from api.schemas import AssistantMessage, ChatRequest, ChatResponse
+
+router = APIRouter(prefix="/v1", tags=["chat"], dependencies=[ReaderAccess])
+
+
+def pieces(text: str) -> list[str]:
+    """Split a reply into word-sized pieces for streaming."""
+    return re.findall(r"\S+\s*|\s+", text)
+
+
+@router.post("/chat", response_model=ChatResponse,
+             responses={200: {"content": {"text/event-stream": {}},
+                              "description": "JSON, or SSE events `delta` then `answer` when stream is true"}})
+async def chat(body: ChatRequest, request: Request, services: ServicesDep) -> object:
+    """Answer the last user message; earlier turns resolve follow-ups like "what did he say?"."""
+    latest, _ = conversation(body.messages)
+    check_question(latest, services.settings.max_question_chars)
+    if body.stream:
+        answer = await answer_chat(request, services, body.messages, body.document_ids)
+
+        async def events() -> AsyncIterator[dict[str, str]]:
+            for piece in pieces(reply_text(answer)):
+                yield {"event": "delta", "data": json.dumps({"content": piece})}
+            yield {"event": "answer", "data": ask_response(answer).model_dump_json()}
+
+        return EventSourceResponse(events())
+    answer = await answer_chat(request, services, body.messages, body.document_ids)
+    return ChatResponse(
+        message=AssistantMessage(content=reply_text(answer)), question=answer.question, answer=answer.answer,
+        score=round(answer.score, 4), citations=[citation_out(c) for c in answer.citations],
+    )

@@ -1,0 +1,83 @@
+"""Documents: add (JSON or file upload), list, read and delete."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Request, Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from api.dependencies import AdminAccess, ReaderAccess, ServicesDep
+from api.errors import ApiError
+from api.schemas import DocumentCreated, DocumentIn, DocumentList, DocumentOut, DocumentSummaryOut
+from index.documents import Document, load_document, make_document, validate_id
+from index.store import DocumentSummary
+
+router = APIRouter(prefix="/v1/documents", tags=["documents"], dependencies=[ReaderAccess])
+
+
+def _summary(summary: DocumentSummary) -> DocumentSummaryOut:
+    return DocumentSummaryOut(id=summary.id, title=summary.title, metadata=summary.metadata,
+                              characters=summary.characters, chunks=summary.chunk_count,
+                              sentences=summary.sentence_count)
+
+
+async def _document_from_request(request: Request, max_chars: int) -> Document:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        try:
+            body = DocumentIn.model_validate(json.loads(await request.body()))
+        except json.JSONDecodeError as error:
+            raise ApiError(400, "malformed_json", "the request body is not valid JSON") from error
+        except ValidationError as error:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:5])
+            raise ApiError(422, "invalid_request", problems) from error
+        return make_document(body.text, document_id=body.id, title=body.title, metadata=body.metadata,
+                             max_chars=max_chars)
+    if content_type == "multipart/form-data":
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise ApiError(422, "missing_file", "send the document as a multipart field named 'file'")
+        document_id = form.get("id")
+        title = form.get("title")
+        return load_document(
+            await upload.read(), filename=upload.filename or "upload.txt",
+            document_id=validate_id(document_id) if isinstance(document_id, str) and document_id else None,
+            title=title if isinstance(title, str) and title else None, max_chars=max_chars,
+        )
+    raise ApiError(415, "unsupported_media_type",
+                   "send application/json {text, id?, title?, metadata?} or multipart/form-data with a file")
+
+
+@router.post("", status_code=201, response_model=DocumentCreated, dependencies=[AdminAccess],
+             openapi_extra={"requestBody": {"content": {
+                 "application/json": {"schema": DocumentIn.model_json_schema()},
+                 "multipart/form-data": {"schema": {"type": "object", "properties": {
+                     "file": {"type": "string", "format": "binary"}, "id": {"type": "string"},
+                     "title": {"type": "string"}}, "required": ["file"]}}}}})
+async def add_document(request: Request, services: ServicesDep) -> DocumentCreated:
+    """Add or replace (same id) a document: JSON text or a .txt/.md/.html upload."""
+    document = await _document_from_request(request, services.settings.max_document_chars)
+    result = await run_in_threadpool(services.store.add, document)
+    return DocumentCreated(id=result.document_id, title=document.title, chunks=result.chunk_count,
+                           sentences=result.sentence_count, replaced=result.replaced)
+
+
+@router.get("", response_model=DocumentList)
+async def list_documents(services: ServicesDep) -> DocumentList:
+    return DocumentList(documents=[_summary(s) for s in services.store.list_documents()])
+
+
+@router.get("/{document_id}", response_model=DocumentOut)
+async def get_document(document_id: str, services: ServicesDep) -> DocumentOut:
+    """A document with its full text (offsets are code points into `text`)."""
+    document = services.store.get(document_id)
+    return DocumentOut(**_summary(services.store.summary(document_id)).model_dump(), text=document.text)
+
+
+@router.delete("/{document_id}", status_code=204, dependencies=[AdminAccess])
+async def delete_document(document_id: str, services: ServicesDep) -> Response:
+    await run_in_threadpool(services.store.delete, document_id)
+    return Response(status_code=204)

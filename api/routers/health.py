@@ -1,0 +1,31 @@
+"""Liveness, readiness and metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """200 when models are loaded and the index is open, else 503."""
+    services = getattr(request.app.state, "services", None)
+    if services is None or not services.ready:
+        return JSONResponse({"status": "loading"}, status_code=503)
+    documents, chunks = services.store.counts()
+    return JSONResponse({"status": "ready", "documents": documents, "chunks": chunks})
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    services = getattr(request.app.state, "services", None)
+    documents, chunks = services.store.counts() if services is not None else (0, 0)
+    return request.app.state.metrics.render(documents, chunks)  # type: ignore[no-any-return]

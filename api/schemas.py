@@ -1,0 +1,96 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+OFFSETS = "Offsets are Unicode code points into the stored document text; `end` is exclusive."
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class AskRequest(StrictModel):
+    question: str = Field(description="The question, 1 to max_question_chars characters.")
+    document_ids: list[str] | None = Field(default=None, description="Only search these documents.")
+    top_k: int | None = Field(default=None, ge=1, le=50, description="Passages to read (1-50).")
+
+
+class EvidenceOut(BaseModel):
+    start: int = Field(description=OFFSETS)
+    end: int = Field(description=OFFSETS)
+    text: str = Field(description="The evidence sentence(s): document_text[start:end].")
+
+
+class CitationOut(BaseModel):
+    document_id: str
+    start: int = Field(description=OFFSETS)
+    end: int = Field(description=OFFSETS)
+    text: str = Field(description="Exactly document_text[start:end]; the answer span when answered.")
+    passage: EvidenceOut
+
+
+class AskResponse(BaseModel):
+    question: str
+    answer: str | None = Field(description="The answer span, or null when the documents do not answer.")
+    score: float = Field(description="Calibrated probability in [0, 1] that the answer is right.")
+    citations: list[CitationOut]
+
+
+class ChatMessage(StrictModel):
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class ChatRequest(StrictModel):
+    messages: list[ChatMessage] = Field(min_length=1)
+    document_ids: list[str] | None = None
+    stream: bool = False
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class ChatResponse(BaseModel):
+    message: AssistantMessage
+    question: str = Field(description="The standalone question that was answered.")
+    answer: str | None
+    score: float
+    citations: list[CitationOut]
+
+
+class DocumentIn(StrictModel):
+    id: str | None = Field(default=None, description="1-128 characters of [A-Za-z0-9._-]; default: from the title.")
+    title: str | None = Field(default=None, max_length=500)
+    text: str
+    metadata: dict[str, str] | None = None
+
+
+class DocumentCreated(BaseModel):
+    id: str
+    title: str
+    chunks: int
+    sentences: int
+    replaced: bool
+
+
+class DocumentSummaryOut(BaseModel):
+    id: str
+    title: str
+    metadata: dict[str, str]
+    characters: int
+    chunks: int
+    sentences: int
+
+
+class DocumentOut(DocumentSummaryOut):
+    text: str = Field(description="The stored text; all offsets index into it. " + OFFSETS)
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentSummaryOut]

@@ -1,0 +1,57 @@
+"""The long-lived objects of a running service: store, reader and pipeline, loaded once."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from index.documents import load_file
+from index.embed import Embedder
+from index.settings import Settings
+from index.store import PassageStore
+from qa.pipeline import QuestionAnswerer
+from qa.reader import Reader
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ARTICLE = Path(__file__).resolve().parent.parent / "index" / "data" / "ukraine-retakes-bakhmut-2023-05-13.txt"
+
+
+@dataclass
+class Services:
+    """Everything a request handler needs."""
+
+    settings: Settings
+    store: PassageStore
+    reader: Reader
+    answerer: QuestionAnswerer
+    ready: bool = False
+
+
+def default_article_path() -> Path:
+    """The packaged default article (also installed as package data)."""
+    from importlib.resources import files
+
+    packaged = Path(str(files("index") / "data" / DEFAULT_ARTICLE.name))
+    return packaged if packaged.exists() else DEFAULT_ARTICLE
+
+
+def build_services(settings: Settings) -> Services:
+    """Load models and open the store; ingest the default article into an empty store."""
+    embedder = Embedder(settings.embedder_path)
+    store = PassageStore(
+        settings.data_dir,
+        embedder,
+        chunk_tokens=settings.chunk_tokens,
+        exact_search_max_chunks=settings.exact_search_max_chunks,
+        max_document_chars=settings.max_document_chars,
+    ).open()
+    if settings.ingest_default_corpus and store.counts()[0] == 0 and store.version() == 0:
+        document = load_file(default_article_path())
+        store.add(document)
+        log.info("ingested the default article %s", document.id)
+    reader = Reader(settings.reader_path, dtype=settings.inference_dtype)
+    answerer = QuestionAnswerer(store, reader, threshold=settings.no_answer_threshold, top_k=settings.top_k)
+    answerer.warm_up()
+    return Services(settings, store, reader, answerer, ready=True)

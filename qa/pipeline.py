@@ -1,0 +1,138 @@
+"""Question -> hybrid retrieval -> reader -> a cited answer, or a plain "not answered"."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from index.chunk import Span
+from index.store import PassageStore, UnknownDocumentError
+from qa.reader import AnswerSpan, Passage, Reader
+
+
+class CitationMismatchError(AssertionError):
+    """A citation's text differs from the document text at its offsets: always a bug."""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The sentence(s) around an answer: [start, end) code points and their text."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A verified span of a stored document."""
+
+    document_id: str
+    start: int
+    end: int
+    text: str
+    passage: Evidence
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The pipeline's result; `answer` is None when the documents do not answer."""
+
+    question: str
+    answer: str | None
+    score: float
+    citations: list[Citation] = field(default_factory=list)
+
+
+class QuestionAnswerer:
+    """A plain callable pipeline over a passage store and a reader."""
+
+    def __init__(
+        self, store: PassageStore, reader: Reader, threshold: float = 0.35, top_k: int = 5
+    ) -> None:
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError("threshold must be in [0, 1]")
+        if top_k < 1:
+            raise ValueError("top_k must be at least 1")
+        self.store = store
+        self.reader = reader
+        self.threshold = threshold
+        self.top_k = top_k
+        self._sentences: dict[tuple[int, str], tuple[str, list[Span]]] = {}
+        self._cache_lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        self.reader.warm_up()
+
+    def __call__(self, question: str, document_ids: Sequence[str] | None = None,
+                 top_k: int | None = None) -> Answer:
+        return self.run(question, document_ids, top_k)
+
+    def run(self, question: str, document_ids: Sequence[str] | None = None,
+            top_k: int | None = None) -> Answer:
+        question = question.strip()
+        if not question:
+            raise ValueError("question is empty")
+        for document_id in document_ids or []:
+            if not self.store.has(document_id):
+                raise UnknownDocumentError(document_id)
+        hits = self.store.search(question, k=top_k or self.top_k, document_ids=document_ids)
+        if not hits:
+            return Answer(question, None, 0.0, [])
+        passages = [Passage(hit.document_id, hit.start, hit.text) for hit in hits]
+        output = self.reader.run(question, passages, top_k=3)
+        if not output.spans:
+            return Answer(question, None, 0.0, [self._passage_citation(hits[0].document_id,
+                                                                       hits[0].start, hits[0].end)])
+        best = output.spans[0]
+        if best.score < self.threshold:
+            citation = self._passage_citation(best.document_id, best.start, best.end)
+            return Answer(question, None, best.score, [citation])
+        citations = [self._cite(span) for span in output.spans[:1]]
+        return Answer(question, citations[0].text, best.score, citations)
+
+    def _cite(self, span: AnswerSpan) -> Citation:
+        text, sentences = self._document(span.document_id)
+        evidence = self._evidence(text, sentences, span.start, span.end)
+        citation = Citation(span.document_id, span.start, span.end, text[span.start : span.end], evidence)
+        verify(citation, text)
+        return citation
+
+    def _passage_citation(self, document_id: str, start: int, end: int) -> Citation:
+        text, sentences = self._document(document_id)
+        evidence = self._evidence(text, sentences, start, end)
+        citation = Citation(document_id, evidence.start, evidence.end, evidence.text, evidence)
+        verify(citation, text)
+        return citation
+
+    def _document(self, document_id: str) -> tuple[str, list[Span]]:
+        key = (self.store.version(), document_id)
+        with self._cache_lock:
+            cached = self._sentences.get(key)
+        if cached is None:
+            cached = (self.store.get(document_id).text, self.store.sentences(document_id))
+            with self._cache_lock:
+                if len(self._sentences) > 256:
+                    self._sentences.clear()
+                self._sentences[key] = cached
+        return cached
+
+    @staticmethod
+    def _evidence(text: str, sentences: list[Span], start: int, end: int) -> Evidence:
+        covering = [s for s in sentences if s.start < end and s.end > start]
+        if not covering:
+            return Evidence(start, end, text[start:end])
+        first, last = covering[0].start, covering[-1].end
+        return Evidence(first, last, text[first:last])
+
+
+def verify(citation: Citation, document_text: str) -> None:
+    """Raise CitationMismatchError unless both quoted texts equal the document at their offsets."""
+    if document_text[citation.start : citation.end] != citation.text:
+        raise CitationMismatchError(f"citation text differs from {citation.document_id}"
+                                    f"[{citation.start}:{citation.end}]")
+    passage = citation.passage
+    if document_text[passage.start : passage.end] != passage.text:
+        raise CitationMismatchError(f"evidence text differs from {citation.document_id}"
+                                    f"[{passage.start}:{passage.end}]")

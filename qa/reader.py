@@ -1,0 +1,243 @@
+"""The extractive reader: question + passages -> calibrated answer spans with document offsets."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+SHIPPED_MODEL = Path(__file__).resolve().parent / "reader_model"
+CALIBRATION_FILE = "calibration.json"
+
+
+@dataclass(frozen=True)
+class Passage:
+    """Text to read; `start` is where `text` begins in its document (code points)."""
+
+    document_id: str
+    start: int
+    text: str
+
+
+@dataclass(frozen=True)
+class AnswerSpan:
+    """A candidate answer: document-level [start, end) code points, its text and calibrated score."""
+
+    document_id: str
+    start: int
+    end: int
+    text: str
+    score: float
+    margin: float
+    passage_index: int
+
+
+@dataclass(frozen=True)
+class ReaderOutput:
+    """Ranked spans and the probability that none of them answers."""
+
+    spans: list[AnswerSpan]
+    no_answer_score: float
+
+
+def cpu_supports_fast_bf16() -> bool:
+    """True when the CPU has native bf16 matrix instructions (AVX512-BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(flag in flags for flag in (" avx512_bf16", " amx_bf16"))
+
+
+def resolve_dtype(requested: str) -> torch.dtype:
+    """Pick bf16 only where the CPU runs it natively; it is emulated (and slow) elsewhere."""
+    if requested == "bf16":
+        return torch.bfloat16
+    if requested == "fp32":
+        return torch.float32
+    return torch.bfloat16 if cpu_supports_fast_bf16() else torch.float32
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Platt scaling of the span-vs-no-answer logit margin: p = sigmoid(scale * margin + bias)."""
+
+    scale: float = 0.5
+    bias: float = 0.0
+
+    def probability(self, margin: float) -> float:
+        value = self.scale * margin + self.bias
+        return 1.0 / (1.0 + math.exp(-max(min(value, 60.0), -60.0)))
+
+    @classmethod
+    def load(cls, folder: Path) -> Calibration:
+        path = folder / CALIBRATION_FILE
+        if not path.exists():
+            return cls()
+        data = json.loads(path.read_text())
+        return cls(float(data["scale"]), float(data["bias"]))
+
+
+class Reader:
+    """A BERT span-extraction model loaded once; thread-safe `run()`."""
+
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        max_length: int = 256,
+        stride: int = 96,
+        max_answer_tokens: int = 30,
+        batch_size: int = 16,
+        dtype: str = "auto",
+        threads: int | None = None,
+    ) -> None:
+        self.model_path = Path(model_path or SHIPPED_MODEL)
+        if not (self.model_path / "config.json").exists():
+            raise FileNotFoundError(f"no reader model in {self.model_path} (config.json missing)")
+        if not 32 <= max_length <= 512:
+            raise ValueError("max_length must be between 32 and 512")
+        if not 0 <= stride < max_length:
+            raise ValueError("stride must be in [0, max_length)")
+        if max_answer_tokens < 1 or batch_size < 1:
+            raise ValueError("max_answer_tokens and batch_size must be positive")
+        self.max_length = max_length
+        self.stride = stride
+        self.max_answer_tokens = max_answer_tokens
+        self.batch_size = batch_size
+        self.dtype = resolve_dtype(dtype)
+        self.threads = threads
+        self.calibration = Calibration.load(self.model_path)
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Load tokenizer and weights (once)."""
+        if self._model is not None:
+            return
+        from transformers import AutoTokenizer, BertForQuestionAnswering
+
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        self._tokenizer = AutoTokenizer.from_pretrained(str(self.model_path))
+        model = BertForQuestionAnswering.from_pretrained(str(self.model_path), dtype=torch.float32)
+        self._model = model.eval()
+
+    @property
+    def tokenizer(self) -> Any:
+        self.warm_up()
+        return self._tokenizer
+
+    def logits(self, question: str, passages: Sequence[Passage]) -> tuple[Any, np.ndarray, np.ndarray]:
+        """Tokenise into windows and return (encoding, start logits, end logits) per window."""
+        self.warm_up()
+        encoding = self._tokenizer(
+            [question.strip()] * len(passages),
+            [passage.text for passage in passages],
+            truncation="only_second",
+            max_length=self.max_length,
+            stride=self.stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            padding=False,
+        )
+        windows = len(encoding["input_ids"])
+        width = max(len(ids) for ids in encoding["input_ids"])
+        starts = np.full((windows, width), -1e4, dtype=np.float32)
+        ends = np.full((windows, width), -1e4, dtype=np.float32)
+        order = sorted(range(windows), key=lambda i: len(encoding["input_ids"][i]))
+        for offset in range(0, windows, self.batch_size):
+            rows = order[offset : offset + self.batch_size]
+            start_logits, end_logits = self._forward([encoding["input_ids"][i] for i in rows],
+                                                     [encoding["token_type_ids"][i] for i in rows])
+            for position, row in enumerate(rows):
+                length = len(encoding["input_ids"][row])
+                starts[row, :length] = start_logits[position, :length]
+                ends[row, :length] = end_logits[position, :length]
+        return encoding, starts, ends
+
+    def _forward(self, input_ids: list[list[int]], token_types: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        width = max(len(ids) for ids in input_ids)
+        ids = torch.zeros((len(input_ids), width), dtype=torch.long)
+        types = torch.zeros_like(ids)
+        mask = torch.zeros_like(ids)
+        for row, (row_ids, row_types) in enumerate(zip(input_ids, token_types, strict=True)):
+            ids[row, : len(row_ids)] = torch.tensor(row_ids)
+            types[row, : len(row_types)] = torch.tensor(row_types)
+            mask[row, : len(row_ids)] = 1
+        with (
+            self._lock,
+            torch.inference_mode(),
+            torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.dtype == torch.bfloat16),
+        ):
+            output = self._model(input_ids=ids, token_type_ids=types, attention_mask=mask)
+        return output.start_logits.float().numpy(), output.end_logits.float().numpy()
+
+    def run(self, question: str, passages: Sequence[Passage], top_k: int = 5) -> ReaderOutput:
+        """Rank answer spans over all passages; spans found twice (overlapping chunks) are merged."""
+        if not question.strip():
+            raise ValueError("question is empty")
+        if not passages:
+            return ReaderOutput([], 1.0)
+        encoding, starts, ends = self.logits(question, passages)
+        best: dict[tuple[str, int, int], AnswerSpan] = {}
+        for window in range(len(encoding["input_ids"])):
+            for span in self._window_spans(encoding, window, starts[window], ends[window], passages):
+                key = (span.document_id, span.start, span.end)
+                if key not in best or span.margin > best[key].margin:
+                    best[key] = span
+        ranked = sorted(best.values(), key=lambda span: -span.margin)[:top_k]
+        no_answer = 1.0 - ranked[0].score if ranked else 1.0
+        return ReaderOutput(ranked, no_answer)
+
+    def _window_spans(
+        self,
+        encoding: Any,
+        window: int,
+        start_logits: np.ndarray,
+        end_logits: np.ndarray,
+        passages: Sequence[Passage],
+        candidates: int = 20,
+    ) -> list[AnswerSpan]:
+        passage_index = encoding["overflow_to_sample_mapping"][window]
+        passage = passages[passage_index]
+        sequence_ids = encoding.sequence_ids(window)
+        offsets = encoding["offset_mapping"][window]
+        context = np.array([sid == 1 for sid in sequence_ids] + [False] * (len(start_logits) - len(sequence_ids)))
+        if not context.any():
+            return []
+        null_logit = float(start_logits[0] + end_logits[0])
+        masked_start = np.where(context, start_logits, -np.inf)
+        masked_end = np.where(context, end_logits, -np.inf)
+        top_starts = np.argsort(-masked_start)[:candidates]
+        top_ends = np.argsort(-masked_end)[:candidates]
+        spans = []
+        for s in top_starts:
+            if not context[s]:
+                continue
+            for e in top_ends:
+                if not context[e] or e < s or e - s + 1 > self.max_answer_tokens:
+                    continue
+                char_start, char_end = offsets[s][0], offsets[e][1]
+                if char_end <= char_start:
+                    continue
+                margin = float(start_logits[s] + end_logits[e]) - null_logit
+                spans.append(
+                    AnswerSpan(
+                        document_id=passage.document_id,
+                        start=passage.start + char_start,
+                        end=passage.start + char_end,
+                        text=passage.text[char_start:char_end],
+                        score=self.calibration.probability(margin),
+                        margin=margin,
+                        passage_index=passage_index,
+                    )
+                )
+        return spans
