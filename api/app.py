@@ -23,6 +23,7 @@ from index.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
+JSON_ROUTES = {"/v1/ask", "/v1/chat", "/v1/chat/completions"}
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
@@ -114,6 +115,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         return response
+
+    @app.middleware("http")
+    async def json_only(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if request.method == "POST" and request.url.path in JSON_ROUTES:
+            media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if media_type != "application/json":
+                return error_response(415, "unsupported_media_type",
+                                      f"send the body as application/json (got {media_type or 'no content type'})")
+        return await call_next(request)
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:

@@ -1,0 +1,59 @@
+"""POST /v1/ask over real HTTP with the real models, on the default article."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qa.squad_metrics import best_over, f1
+
+SEED = [json.loads(line) for line in (Path(__file__).parents[1] / "fixtures" / "seed-dev.jsonl").read_text().splitlines()]
+DEFAULT_ID = "ukraine-retakes-bakhmut-2023-05-13"
+
+
+def document_text(server, document_id: str) -> str:
+    with server.client() as client:
+        return client.get(f"/v1/documents/{document_id}").json()["text"]
+
+
+def assert_citations_exact(server, body: dict) -> None:
+    for citation in body["citations"]:
+        text = document_text(server, citation["document_id"])
+        assert text[citation["start"] : citation["end"]] == citation["text"]
+        passage = citation["passage"]
+        assert text[passage["start"] : passage["end"]] == passage["text"]
+        assert passage["start"] <= citation["start"] and citation["end"] <= passage["end"]
+
+
+def test_the_example_question_cites_prigozhin(server) -> None:
+    with server.client() as client:
+        body = client.post("/v1/ask", json={"question": "who said the troops were fleeing?"}).json()
+    assert "Prigozhin" in body["answer"]
+    assert body["answer"] == body["citations"][0]["text"]
+    assert body["citations"][0]["document_id"] == DEFAULT_ID
+    assert 0.0 <= body["score"] <= 1.0
+    assert "fleeing" in body["citations"][0]["passage"]["text"]
+    assert_citations_exact(server, body)
+
+
+@pytest.mark.parametrize("case", SEED, ids=[c["id"] for c in SEED])
+def test_seed_questions(server, case: dict) -> None:
+    with server.client() as client:
+        response = client.post("/v1/ask", json={"question": case["question"], "document_ids": [DEFAULT_ID]})
+    assert response.status_code == 200
+    body = response.json()
+    assert_citations_exact(server, body)
+    if not case["answers"]:
+        assert body["answer"] is None
+    else:
+        assert body["answer"] is not None, body
+        assert best_over(f1, body["answer"], case["answers"]) >= 0.5, body["answer"]
+
+
+def test_top_k_and_document_filter(server) -> None:
+    with server.client() as client:
+        body = client.post("/v1/ask", json={"question": "Who is Yevgeny Prigozhin?", "top_k": 1,
+                                            "document_ids": [DEFAULT_ID]}).json()
+    assert body["citations"] and all(c["document_id"] == DEFAULT_ID for c in body["citations"])

@@ -1,0 +1,96 @@
+"""Chat follow-ups and streaming, on /v1/chat and the OpenAI-compatible endpoint (official client)."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import openai
+
+ADMIN_TOKEN = "admin-secret-for-tests"
+
+
+def sse_events(response: httpx.Response) -> list[tuple[str, str]]:
+    events, name, data = [], "message", []
+    for line in response.iter_lines():
+        if line.startswith("event:"):
+            name = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].strip())
+        elif not line and data:
+            events.append((name, "\n".join(data)))
+            name, data = "message", []
+    if data:
+        events.append((name, "\n".join(data)))
+    return events
+
+
+def test_follow_up_uses_the_previous_answer(server) -> None:
+    with server.client() as client:
+        first = client.post("/v1/chat", json={"messages": [
+            {"role": "user", "content": "Who is the head of the Wagner group?"}]}).json()
+        assert "Prigozhin" in first["answer"]
+        second = client.post("/v1/chat", json={"messages": [
+            {"role": "user", "content": "Who is the head of the Wagner group?"},
+            first["message"],
+            {"role": "user", "content": "What did he say the Ministry of Defence was discussing?"},
+        ]}).json()
+    assert "Prigozhin" in second["question"]
+    assert second["answer"] is not None
+    assert "Prigozhin" in second["citations"][0]["passage"]["text"]
+    assert second["message"]["content"].startswith(second["answer"])
+
+
+def test_self_contained_question_is_left_alone(server) -> None:
+    with server.client() as client:
+        body = client.post("/v1/chat", json={"messages": [
+            {"role": "user", "content": "Who is the head of the Wagner group?"},
+            {"role": "assistant", "content": "Yevgeny Prigozhin"},
+            {"role": "user", "content": "Who is the Deputy Defence Minister?"}]}).json()
+    assert body["question"] == "Who is the Deputy Defence Minister?"
+
+
+def test_chat_streams_deltas_then_the_answer(server) -> None:
+    with server.client() as client, client.stream("POST", "/v1/chat", json={
+            "messages": [{"role": "user", "content": "who said the troops were fleeing?"}], "stream": True}) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = sse_events(response)
+    names = [name for name, _ in events]
+    assert names[-1] == "answer" and names.count("delta") >= 2
+    text = "".join(json.loads(data)["content"] for name, data in events if name == "delta")
+    final = json.loads(events[-1][1])
+    assert "Prigozhin" in final["answer"] and text.startswith(final["answer"])
+    assert final["citations"][0]["text"] == final["answer"]
+
+
+def test_openai_client_plain_and_streamed(server) -> None:
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=ADMIN_TOKEN)
+    completion = client.chat.completions.create(
+        model="citeqa", messages=[{"role": "system", "content": "Answer from the documents."},
+                                  {"role": "user", "content": "who said the troops were fleeing?"}])
+    content = completion.choices[0].message.content or ""
+    assert "Prigozhin" in content and "fleeing" in content
+    citations = completion.model_extra["citations"]
+    assert citations[0]["text"] in content and "Prigozhin" in citations[0]["text"]
+
+    stream = client.chat.completions.create(
+        model="citeqa", stream=True, messages=[{"role": "user", "content": "who said the troops were fleeing?"}])
+    pieces, final = [], None
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            pieces.append(chunk.choices[0].delta.content)
+        if chunk.choices and chunk.choices[0].finish_reason == "stop":
+            final = chunk
+    assert "Prigozhin" in "".join(pieces)
+    assert final is not None and final.model_extra["citations"][0]["text"] in "".join(pieces)
+
+
+def test_openai_follow_up(server) -> None:
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=ADMIN_TOKEN)
+    first = client.chat.completions.create(model="citeqa", messages=[
+        {"role": "user", "content": "Who is the head of the Wagner group?"}])
+    second = client.chat.completions.create(model="citeqa", messages=[
+        {"role": "user", "content": "Who is the head of the Wagner group?"},
+        {"role": "assistant", "content": first.choices[0].message.content},
+        {"role": "user", "content": "What did he say the Ministry of Defence was discussing?"}])
+    assert "Prigozhin" in second.model_extra["question"]

@@ -1,0 +1,57 @@
+"""Document CRUD over HTTP, health, readiness and metrics."""
+
+from __future__ import annotations
+
+
+def test_health_ready_and_metrics(server) -> None:
+    with server.client(token=None) as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["documents"] >= 1
+        client.post("/v1/ask", json={"question": "Who is Yevgeny Prigozhin?"}, headers={
+            "Authorization": "Bearer admin-secret-for-tests"})
+        metrics = client.get("/metrics").text
+    for name in ("citeqa_http_requests_total", "citeqa_http_request_seconds", "citeqa_answer_seconds",
+                 "citeqa_abstentions_total", "citeqa_documents", "citeqa_chunks"):
+        assert name in metrics
+    assert 'route="/v1/ask"' in metrics
+
+
+def test_openapi_documents_offsets(server) -> None:
+    with server.client() as client:
+        schema = client.get("/openapi.json").json()
+    assert "/v1/ask" in schema["paths"] and "/v1/chat/completions" in schema["paths"]
+    assert "code points" in schema["components"]["schemas"]["CitationOut"]["properties"]["start"]["description"]
+
+
+def test_add_read_ask_replace_delete(server) -> None:
+    text = "Café 😀 notes: the élan of Zoë. The secret ingredient of the soup is smoked paprika."
+    with server.client() as client:
+        created = client.post("/v1/documents", json={"id": "soup", "title": "Soup", "text": text,
+                                                      "metadata": {"source": "test"}})
+        assert created.status_code == 201 and created.json()["id"] == "soup" and created.json()["chunks"] >= 1
+        assert "soup" in [d["id"] for d in client.get("/v1/documents").json()["documents"]]
+        stored = client.get("/v1/documents/soup").json()
+        assert stored["text"] == text and stored["metadata"] == {"source": "test"}
+        body = client.post("/v1/ask", json={"question": "What is the secret ingredient of the soup?",
+                                            "document_ids": ["soup"]}).json()
+        assert body["answer"] is not None and "paprika" in body["answer"]
+        citation = body["citations"][0]
+        assert text[citation["start"] : citation["end"]] == citation["text"]  # code-point offsets
+        replaced = client.post("/v1/documents", json={"id": "soup", "text": "The soup now uses saffron."})
+        assert replaced.status_code == 201 and replaced.json()["replaced"] is True
+        assert client.delete("/v1/documents/soup").status_code == 204
+        assert client.get("/v1/documents/soup").status_code == 404
+        assert client.delete("/v1/documents/soup").status_code == 404
+
+
+def test_upload_html_file(server) -> None:
+    html = b"<html><head><title>Moon</title><script>alert(1)</script></head><body><nav>menu</nav>" \
+           b"<article><p>The Moon orbits the Earth every 27 days.</p></article></body></html>"
+    with server.client() as client:
+        created = client.post("/v1/documents", files={"file": ("moon.html", html, "text/html")})
+        assert created.status_code == 201, created.text
+        document_id = created.json()["id"]
+        text = client.get(f"/v1/documents/{document_id}").json()["text"]
+        assert "orbits the Earth" in text and "alert" not in text and "menu" not in text
+        assert client.delete(f"/v1/documents/{document_id}").status_code == 204

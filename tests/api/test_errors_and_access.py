@@ -1,0 +1,107 @@
+"""Bad input gets a clear 4xx JSON error, never a 500, and nothing stored changes; tokens are enforced."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+ADMIN = {"Authorization": "Bearer admin-secret-for-tests"}
+
+
+def error_of(response: httpx.Response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"} and body["error"]["code"] and body["error"]["message"]
+    return body["error"]
+
+
+def snapshot(server) -> list:
+    with server.client() as client:
+        return client.get("/v1/documents").json()["documents"]
+
+
+CASES = [
+    ("malformed json", dict(content=b'{"question": ', headers={"Content-Type": "application/json"}), 400, "malformed_json"),
+    ("missing field", dict(json={}), 422, "invalid_request"),
+    ("wrong type", dict(json={"question": 42}), 422, "invalid_request"),
+    ("empty question", dict(json={"question": "   "}), 422, "empty_question"),
+    ("too long", dict(json={"question": "why " * 300}), 422, "question_too_long"),
+    ("unknown document", dict(json={"question": "who?", "document_ids": ["no-such-doc"]}), 404, "unknown_document"),
+    ("top_k too big", dict(json={"question": "who?", "top_k": 500}), 422, "invalid_request"),
+    ("top_k zero", dict(json={"question": "who?", "top_k": 0}), 422, "invalid_request"),
+    ("unsupported media", dict(content=b"question=who", headers={"Content-Type": "text/plain"}), 415,
+     "unsupported_media_type"),
+]
+
+
+@pytest.mark.parametrize(("name", "request_args", "status", "code"), CASES, ids=[c[0] for c in CASES])
+def test_ask_errors(server, name: str, request_args: dict, status: int, code: str | None) -> None:
+    before = snapshot(server)
+    with server.client() as client:
+        error = error_of(client.post("/v1/ask", **request_args), status)
+    if code:
+        assert error["code"] == code
+    assert snapshot(server) == before
+
+
+def test_unknown_role(server) -> None:
+    with server.client() as client:
+        error = error_of(client.post("/v1/chat", json={"messages": [{"role": "wizard", "content": "hi"}]}), 422)
+        assert "role" in error["message"]
+        error = error_of(client.post("/v1/chat/completions", json={"model": "citeqa", "messages": [
+            {"role": "wizard", "content": "hi"}]}), 422)
+        assert error["code"] == "unknown_role"
+
+
+def test_oversized_body(server) -> None:
+    before = snapshot(server)
+    with server.client() as client:
+        error = error_of(client.post("/v1/documents", json={"text": "x" * (6 * 1024 * 1024)}), 413)
+    assert error["code"] == "payload_too_large"
+    assert snapshot(server) == before
+
+
+@pytest.mark.parametrize(("payload", "code", "status"), [
+    ({"text": "   "}, "empty_document", 422),
+    ({"text": "fine text here.", "id": "bad id!"}, "invalid_document_id", 422),
+    ({"text": "\x00\x01\x02" * 100}, "binary_content", 422),
+    ({"title": "no text"}, "invalid_request", 422),
+])
+def test_bad_documents_change_nothing(server, payload: dict, code: str, status: int) -> None:
+    before = snapshot(server)
+    with server.client() as client:
+        assert error_of(client.post("/v1/documents", json=payload), status)["code"] == code
+    assert snapshot(server) == before
+
+
+def test_unsupported_upload_type(server) -> None:
+    before = snapshot(server)
+    with server.client() as client:
+        response = client.post("/v1/documents", files={"file": ("paper.pdf", b"%PDF-1.4 stuff", "application/pdf")})
+        assert error_of(response, 415)["code"] == "unsupported_file_type"
+        response = client.post("/v1/documents", content=b"plain", headers={"Content-Type": "text/plain"})
+        assert error_of(response, 415)["code"] == "unsupported_media_type"
+    assert snapshot(server) == before
+
+
+def test_writes_need_the_admin_token(server) -> None:
+    before = snapshot(server)
+    with server.client(token=None) as client:
+        assert error_of(client.post("/v1/documents", json={"text": "Hello there."}), 401)["code"] == "unauthorized"
+        assert error_of(client.delete("/v1/documents/anything"), 401)
+    with server.client(token="wrong") as client:
+        assert error_of(client.post("/v1/documents", json={"text": "Hello there."}), 401)
+    assert snapshot(server) == before
+
+
+def test_api_token_guards_every_v1_route(locked_server) -> None:
+    with locked_server.client(token=None) as client:
+        assert error_of(client.post("/v1/ask", json={"question": "who?"}), 401)["code"] == "unauthorized"
+        assert error_of(client.get("/v1/documents"), 401)
+        assert client.get("/healthz").status_code == 200
+    with locked_server.client(token="nope") as client:
+        assert error_of(client.get("/v1/documents"), 401)
+    with locked_server.client(token="api-secret-for-tests") as client:
+        assert client.get("/v1/documents").status_code == 200
+        error = error_of(client.post("/v1/documents", json={"text": "Hello there."}), 403)
+        assert error["code"] == "writes_disabled" and "CITEQA_ADMIN_TOKEN" in error["message"]
