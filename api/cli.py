@@ -13,6 +13,8 @@ from typing import Annotated, Any, TypeVar
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
@@ -42,15 +44,19 @@ def friendly(command: F) -> F:
             return command(*args, **kwargs)
         except (DocumentError, StoreMismatchError, UnknownDocumentError, FileNotFoundError, ValueError,
                 PermissionError, IsADirectoryError) as error:
-            errors.print(f"[red]error:[/red] {error}", highlight=False)
+            errors.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 
 
 def open_store(settings: Settings | None = None) -> PassageStore:
+    from transformers.utils import logging as transformers_logging
+
     from api.services import default_article_path
     from index.embed import Embedder
+
+    transformers_logging.disable_progress_bar()
 
     settings = settings or get_settings()
     store = PassageStore(settings.data_dir, Embedder(settings.embedder_path), settings.chunk_tokens,
@@ -155,9 +161,11 @@ def ingest(paths: list[Path]) -> None:
 @friendly
 def documents() -> None:
     """List stored documents."""
-    table = Table("id", "title", "characters", "chunks")
-    for summary in open_store().list_documents():
-        table.add_row(summary.id, summary.title, str(summary.characters), str(summary.chunk_count))
+    summaries = open_store().list_documents()
+    table = Table("title", "characters", "chunks")
+    table.add_column("id", no_wrap=True, min_width=max((len(s.id) for s in summaries), default=2))
+    for summary in summaries:
+        table.add_row(summary.title, str(summary.characters), str(summary.chunk_count), summary.id)
     console.print(table)
 
 

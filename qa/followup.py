@@ -74,8 +74,11 @@ def _replace_pronouns(question: str, history: Sequence[Turn]) -> str:
             suffix = PERSON_PRONOUNS[lower]
         elif lower in PLACE_WORDS:
             place = _place(history)
-            return f"in {place}" if place and not re.search(r"\bin\s*$", question[: match.start()]) else (
-                place or word)
+            if place is None:
+                return word
+            after_preposition = re.search(r"\b(?:in|at|from|to|near|into|over)\s*$", question[: match.start()],
+                                          re.IGNORECASE)
+            return place if after_preposition else f"in {place}"
         elif lower in THING_PRONOUNS and _is_pronoun_use(question, match):
             referent = _referent(history, person=False)
             suffix = THING_PRONOUNS[lower]

@@ -1,0 +1,77 @@
+"""The shipped reader: exact offsets (emoji, accents), stride over long passages, no-answer scores."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.reader import Calibration, Passage, Reader, resolve_dtype
+
+STORY = "The lighthouse keeper on the island is named Ambrose Quill. He has lived there since 1987."
+
+
+def test_spans_round_trip_to_document_text_with_emoji_and_accents(reader: Reader) -> None:
+    prefix = "Préface 😀😀 — café, naïve, Zoë 🇫🇷 𝒳. "
+    document = "Intro line.\n\n" + prefix + STORY
+    start = document.index(prefix)
+    passage = Passage("doc", start, document[start:])
+    output = reader.run("Who is the lighthouse keeper?", [passage])
+    best = output.spans[0]
+    assert document[best.start : best.end] == best.text
+    assert "Ambrose Quill" in best.text
+    for span in output.spans:
+        assert document[span.start : span.end] == span.text
+
+
+def test_long_passage_is_read_with_a_stride(reader: Reader) -> None:
+    filler = " ".join(f"Sentence {i} is about weather in town {i}." for i in range(150))
+    document = filler + " " + STORY
+    assert len(reader.tokenizer(document)["input_ids"]) > 3 * reader.max_length
+    output = reader.run("Who is the lighthouse keeper?", [Passage("long", 0, document)])
+    best = output.spans[0]
+    assert best.text == "Ambrose Quill"
+    assert document[best.start : best.end] == "Ambrose Quill"
+
+
+def test_duplicate_spans_from_overlapping_passages_merge(reader: Reader) -> None:
+    document = "Opening words here. " + STORY + " Closing words."
+    first = Passage("doc", 0, document[: document.index(" He has")])
+    second = Passage("doc", document.index("The lighthouse"), document[document.index("The lighthouse"):])
+    output = reader.run("Who is the lighthouse keeper?", [first, second], top_k=10)
+    keys = [(s.document_id, s.start, s.end) for s in output.spans]
+    assert len(keys) == len(set(keys))
+    assert output.spans[0].text == "Ambrose Quill"
+
+
+def test_scores_are_probabilities_and_unrelated_text_scores_low(reader: Reader) -> None:
+    good = reader.run("Who is the lighthouse keeper?", [Passage("d", 0, STORY)])
+    bad = reader.run("Who won the 2022 World Cup?", [Passage("d", 0, STORY)])
+    assert 0.0 <= bad.spans[0].score <= 1.0 and 0.0 <= good.spans[0].score <= 1.0
+    assert good.spans[0].score > bad.spans[0].score
+    assert bad.no_answer_score > good.no_answer_score
+
+
+def test_answer_length_is_limited(reader: Reader) -> None:
+    short = Reader(reader.model_path, max_answer_tokens=2)
+    output = short.run("What has he done since 1987?", [Passage("d", 0, STORY)], top_k=20)
+    assert all(len(short.tokenizer(s.text, add_special_tokens=False)["input_ids"]) <= 2 for s in output.spans)
+
+
+def test_bf16_and_fp32_agree_on_the_top_span(reader: Reader) -> None:
+    fp32 = Reader(reader.model_path, dtype="fp32")
+    bf16 = Reader(reader.model_path, dtype="bf16")
+    question = "Who is the lighthouse keeper?"
+    assert fp32.run(question, [Passage("d", 0, STORY)]).spans[0].text == \
+        bf16.run(question, [Passage("d", 0, STORY)]).spans[0].text
+
+
+def test_validation_and_calibration() -> None:
+    with pytest.raises(FileNotFoundError):
+        Reader("/nonexistent")  # type: ignore[arg-type]
+    assert Calibration(1.0, 0.0).probability(0.0) == 0.5
+    assert Calibration(1.0, 0.0).probability(1000.0) == pytest.approx(1.0)
+    assert str(resolve_dtype("fp32")) == "torch.float32"
+
+
+def test_empty_question_is_rejected(reader: Reader) -> None:
+    with pytest.raises(ValueError):
+        reader.run("  ", [Passage("d", 0, STORY)])
