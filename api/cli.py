@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -22,7 +23,7 @@ from rich.progress import Progress  # noqa: E402
 from rich.table import Table  # noqa: E402
 from rich.text import Text  # noqa: E402
 
-from index.documents import DocumentError, SUPPORTED_SUFFIXES, load_file  # noqa: E402
+from index.documents import SUPPORTED_SUFFIXES, DocumentError, load_file  # noqa: E402
 from index.settings import Settings, get_settings  # noqa: E402
 from index.store import PassageStore, StoreMismatchError, UnknownDocumentError  # noqa: E402
 
@@ -198,10 +199,8 @@ def rebuild() -> None:
     settings = get_settings()
     store = PassageStore(settings.data_dir, Embedder(settings.embedder_path), settings.chunk_tokens,
                          settings.exact_search_max_chunks, settings.max_document_chars)
-    try:
+    with contextlib.suppress(StoreMismatchError):  # rebuilding is how a mismatch is repaired
         store.open()
-    except StoreMismatchError:
-        pass
     store.rebuild()
     console.print(f"rebuilt {store.counts()[0]} documents")
 
@@ -210,11 +209,11 @@ def rebuild() -> None:
 @friendly
 def train_reader(
     data: Annotated[Path, typer.Option(help="SQuAD v1.1-format training file (.json or .json.gz)")],
-    output: Annotated[Path, typer.Option(help="folder for checkpoints and the exported model")] = Path("runs/reader"),
+    output: Annotated[Path, typer.Option(help="folder for checkpoints and exported model")] = Path("runs/reader"),
     max_length: int = 256, stride: int = 128, batch_size: int = 24, learning_rate: float = 1e-4,
     epochs: float = 1.0, max_examples: int | None = None, negative_ratio: float = 0.1,
     time_budget_minutes: float | None = None, seed: int = 13, device: str = "auto",
-    bf16: Annotated[bool | None, typer.Option(help="bf16 autocast (default: where the CPU/GPU runs it natively)")] = None,
+    bf16: Annotated[bool | None, typer.Option(help="bf16 autocast (default: where it runs natively)")] = None,
     base_model: Path | None = None,
     resume: Annotated[Path | None, typer.Option(help="checkpoint.pt to resume from")] = None,
     init_from: Annotated[Path | None, typer.Option(help="start from these reader weights instead")] = None,

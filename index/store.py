@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from index.chunk import Chunk, Chunker, Span, tokenizer_counter
+from index.dense import DenseIndex
 from index.documents import Document, DocumentError
 from index.embed import Embedder
-from index.dense import DenseIndex
 from index.lexical import LexicalIndex
 
 SCHEMA_VERSION = 1

@@ -223,8 +223,9 @@ def train_reader(config: TrainConfig) -> Path:
     model = BertForQuestionAnswering.from_pretrained(str(config.base_model))
     if config.freeze_word_embeddings:
         model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
-    model.to(device)
-    decay, no_decay = [], []
+    model.to(device)  # type: ignore[arg-type]
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, parameter in model.named_parameters():
         if parameter.requires_grad:
             (no_decay if "bias" in name or "LayerNorm" in name else decay).append(parameter)

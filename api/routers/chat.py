@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request
 from sse_starlette.sse import EventSourceResponse
 
-from api.answering import answer_chat, conversation, check_question
+from api.answering import answer_chat, check_question, conversation
 from api.convert import ask_response, citation_out, reply_text
 from api.dependencies import ReaderAccess, ServicesDep
 from api.schemas import AssistantMessage, ChatRequest, ChatResponse

@@ -9,7 +9,8 @@ import pytest
 
 from qa.squad_metrics import best_over, f1
 
-SEED = [json.loads(line) for line in (Path(__file__).parents[1] / "fixtures" / "seed-dev.jsonl").read_text().splitlines()]
+SEED_FILE = Path(__file__).parents[1] / "fixtures" / "seed-dev.jsonl"
+SEED = [json.loads(line) for line in SEED_FILE.read_text().splitlines()]
 DEFAULT_ID = "ukraine-retakes-bakhmut-2023-05-13"
 
 

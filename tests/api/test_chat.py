@@ -51,8 +51,8 @@ def test_self_contained_question_is_left_alone(server) -> None:
 
 
 def test_chat_streams_deltas_then_the_answer(server) -> None:
-    with server.client() as client, client.stream("POST", "/v1/chat", json={
-            "messages": [{"role": "user", "content": "who said the troops were fleeing?"}], "stream": True}) as response:
+    request = {"messages": [{"role": "user", "content": "who said the troops were fleeing?"}], "stream": True}
+    with server.client() as client, client.stream("POST", "/v1/chat", json=request) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         events = sse_events(response)
     names = [name for name, _ in events]

@@ -21,7 +21,8 @@ def snapshot(server) -> list:
 
 
 CASES = [
-    ("malformed json", dict(content=b'{"question": ', headers={"Content-Type": "application/json"}), 400, "malformed_json"),
+    ("malformed json", dict(content=b'{"question": ', headers={"Content-Type": "application/json"}), 400,
+     "malformed_json"),
     ("missing field", dict(json={}), 422, "invalid_request"),
     ("wrong type", dict(json={"question": 42}), 422, "invalid_request"),
     ("empty question", dict(json={"question": "   "}), 422, "empty_question"),

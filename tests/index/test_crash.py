@@ -21,14 +21,16 @@ def check_consistent(folder: Path, embedder: Embedder) -> set[str]:
     store = PassageStore(folder, embedder).open()
     connection = store._connection()
     for document in store.list_documents():
-        chunks = connection.execute("SELECT count(*) FROM chunks WHERE document_id = ?", (document.id,)).fetchone()
+        chunks = connection.execute(
+            "SELECT count(*) FROM chunks WHERE document_id = ?", (document.id,)).fetchone()
         sentences = connection.execute(
             "SELECT count(*) FROM sentences WHERE document_id = ?", (document.id,)).fetchone()
         assert chunks[0] == document.chunk_count > 0
         assert sentences[0] == document.sentence_count > 0
         text = store.get(document.id).text
         number = document.id.split("-")[1]
-        assert text.startswith(f"Document {number} sentence 0") and text.endswith("topic " + str(59 * int(number)) + ".")
+        assert text.startswith(f"Document {number} sentence 0")
+        assert text.endswith(f"topic {59 * int(number)}.")
     derived = store._refresh_derived()
     total_chunks = store.counts()[1]
     assert len(derived.dense) == total_chunks == len(derived.lexical.ids)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from index.documents import DocumentError, Document, make_document
+from index.documents import Document, DocumentError, make_document
 from index.embed import Embedder
 from index.store import PassageStore, StoreMismatchError, UnknownDocumentError
 
