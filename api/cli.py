@@ -212,6 +212,7 @@ def train_reader(
     output: Annotated[Path, typer.Option(help="folder for checkpoints and exported model")] = Path("runs/reader"),
     max_length: int = 256, stride: int = 128, batch_size: int = 24, learning_rate: float = 1e-4,
     epochs: float = 1.0, max_examples: int | None = None, negative_ratio: float = 0.1,
+    skip_examples: Annotated[int, typer.Option(help="skip the first N shuffled examples (seen before)")] = 0,
     time_budget_minutes: float | None = None, seed: int = 13, device: str = "auto",
     bf16: Annotated[bool | None, typer.Option(help="bf16 autocast (default: where it runs natively)")] = None,
     base_model: Path | None = None,
@@ -233,7 +234,8 @@ def train_reader(
     final = run_training(TrainConfig(
         data_path=data, output_dir=output, base_model=base, max_length=max_length, stride=stride,
         batch_size=batch_size, learning_rate=learning_rate, epochs=epochs, max_examples=max_examples,
-        negative_ratio=negative_ratio, time_budget_minutes=time_budget_minutes, seed=seed, device=device,
+        negative_ratio=negative_ratio, skip_examples=skip_examples, time_budget_minutes=time_budget_minutes,
+        seed=seed, device=device,
         bf16=use_bf16, resume=resume,
     ))
     console.print(f"exported {final}")
@@ -306,3 +308,29 @@ def eval_squad(
 
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())
+
+
+@app.command("calibrate-reader")
+@friendly
+def calibrate_reader(
+    data: Annotated[Path, typer.Option(help="SQuAD training file the reader was trained on")],
+    reader: Annotated[Path, typer.Option(help="reader model folder to calibrate (calibration.json is written)")],
+    skip: Annotated[int, typer.Option(help="examples the reader trained on (held-out ones follow)")] = 0,
+    count: int = 2000, negative_ratio: float = 0.1, seed: int = 13,
+) -> None:
+    """Fit the score calibration (Platt scaling) on held-out training examples."""
+    from dataclasses import asdict
+
+    from qa.evaluation import fit_calibration, held_out_questions, predict
+    from qa.reader import CALIBRATION_FILE, Reader
+
+    questions = held_out_questions(data, negative_ratio, seed, skip, count)
+    model = Reader(reader, dtype="fp32")
+    with Progress(console=errors, transient=True) as progress:
+        task = progress.add_task("reading", total=len(questions))
+        predictions = predict(model, questions, lambda n: progress.update(task, completed=n))
+    calibration = fit_calibration(predictions)
+    record = {**asdict(calibration), "fitted_on": f"{len(questions)} held-out examples of {data.name} "
+              f"(after the first {skip}; negatives ratio {negative_ratio}, seed {seed})"}
+    (reader / CALIBRATION_FILE).write_text(json.dumps(record, indent=2))
+    console.print(f"calibration: {record}")

@@ -114,6 +114,16 @@ def fit_calibration(predictions: list[Prediction]) -> Calibration:
     return Calibration(float(scale.detach()), float(bias.detach()))
 
 
+def held_out_questions(data_path: Path, negative_ratio: float, seed: int, skip: int,
+                       count: int) -> list[GoldQuestion]:
+    """Training-format examples the reader never saw (after the first `skip`), negatives included."""
+    from qa.training import shuffled_examples
+
+    examples = shuffled_examples(data_path, negative_ratio, seed)[skip : skip + count]
+    return [GoldQuestion(f"heldout-{i}", e.question, e.context, [e.answer_text] if e.answer_start >= 0 else [])
+            for i, e in enumerate(examples)]
+
+
 def best_threshold(predictions: list[Prediction]) -> float:
     """The score threshold that maximises F1 on questions with and without answers."""
     candidates = sorted({round(p.score, 3) for p in predictions} | {0.0})

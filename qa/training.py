@@ -35,6 +35,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     epochs: float = 1.0
     max_examples: int | None = None
+    skip_examples: int = 0
     negative_ratio: float = 0.1
     time_budget_minutes: float | None = None
     checkpoint_minutes: float = 10.0
@@ -85,6 +86,14 @@ def build_examples(
                     negative = _sibling_without_answer(contexts, paragraph["context"], answer["text"], rng)
                     if negative is not None:
                         examples.append(SquadExample(qa["question"], negative, -1, ""))
+    return examples
+
+
+def shuffled_examples(data_path: Path, negative_ratio: float, seed: int) -> list[SquadExample]:
+    """All examples with negatives, in the run's seeded order (later runs can skip what was seen)."""
+    rng = random.Random(seed)
+    examples = build_examples(load_squad(data_path), negative_ratio, rng)
+    rng.shuffle(examples)
     return examples
 
 
@@ -203,11 +212,9 @@ def train_reader(config: TrainConfig) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
 
     tokenizer = AutoTokenizer.from_pretrained(str(config.base_model))
-    rng = random.Random(config.seed)
-    examples = build_examples(load_squad(config.data_path), config.negative_ratio, rng)
-    rng.shuffle(examples)
-    if config.max_examples:
-        examples = examples[: config.max_examples]
+    examples = shuffled_examples(config.data_path, config.negative_ratio, config.seed)
+    end = config.skip_examples + config.max_examples if config.max_examples else None
+    examples = examples[config.skip_examples : end]
     started = time.monotonic()
     features = tokenize_examples(examples, tokenizer, config.max_length, config.stride)
     log.info("%d examples -> %d features in %.0fs", len(examples), len(features), time.monotonic() - started)

@@ -1,0 +1,39 @@
+"""Run the benchmarks (quick set by default, `--full` for everything) and rewrite bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+QUICK = [
+    ["retrieval.py"],
+    ["reader.py", "--runs", "20", "--agreement-questions", "100"],
+    ["http.py", "--asks", "200", "--clients", "16", "--seconds", "60"],
+    ["accuracy.py", "--limit", "200"],
+]
+FULL = [
+    ["retrieval.py"],
+    ["reader.py", "--runs", "50", "--agreement-questions", "600"],
+    ["http.py", "--asks", "200", "--clients", "16", "--seconds", "60"],
+    ["accuracy.py"],
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--full", action="store_true")
+    parser.add_argument("--only", nargs="*", help="script names to run, e.g. reader.py http.py")
+    args = parser.parse_args()
+    for command in FULL if args.full else QUICK:
+        if args.only and command[0] not in args.only:
+            continue
+        print(f"== {' '.join(command)}", flush=True)
+        subprocess.run([sys.executable, str(BENCH / command[0]), *command[1:]], check=True)
+    subprocess.run([sys.executable, str(BENCH / "report.py")], check=True)
+
+
+if __name__ == "__main__":
+    main()
