@@ -55,3 +55,41 @@ def test_upload_html_file(server) -> None:
         text = client.get(f"/v1/documents/{document_id}").json()["text"]
         assert "orbits the Earth" in text and "alert" not in text and "menu" not in text
         assert client.delete(f"/v1/documents/{document_id}").status_code == 204
+
+
+def test_healthz_answers_while_questions_are_worked_on(server) -> None:
+    import threading
+    import time
+
+    import httpx
+
+    def ask() -> None:
+        httpx.post(f"{server.url}/v1/ask", json={"question": "Who is Yevgeny Prigozhin?"},
+                   headers={"Authorization": "Bearer admin-secret-for-tests"}, timeout=120)
+
+    askers = [threading.Thread(target=ask) for _ in range(6)]
+    for thread in askers:
+        thread.start()
+    time.sleep(0.2)
+    started = time.perf_counter()
+    health = httpx.get(f"{server.url}/healthz", timeout=30)
+    waited = time.perf_counter() - started
+    busy = any(thread.is_alive() for thread in askers)
+    for thread in askers:
+        thread.join()
+    assert health.status_code == 200
+    assert busy and waited < 2.0  # the event loop is free while the reader works in a thread
+
+
+def test_readyz_is_503_until_models_are_loaded(tmp_path) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from index.settings import Settings
+
+    # No lifespan here, so nothing loads: this checks the not-ready answers without models.
+    client = TestClient(create_app(Settings(data_dir=tmp_path)))
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 503
+    error = client.post("/v1/ask", json={"question": "who?"})
+    assert error.status_code == 503 and error.json()["error"]["code"] == "not_ready"
