@@ -40,6 +40,24 @@ def latency(reader: Reader, question: str, passages: list[Passage], runs: int) -
     return {"median_ms": round(statistics.median(timings), 1), "min_ms": round(min(timings), 1), "runs": runs}
 
 
+def batching(reader: Reader, question: str, passages: list[Passage], runs: int) -> dict[str, float]:
+    """Would batching 4 concurrent questions into one forward pass beat 4 separate passes?"""
+    encoding = reader.tokenizer([question] * len(passages), [p.text for p in passages], truncation="only_second",
+                                max_length=reader.max_length)
+    ids, types = encoding["input_ids"], encoding["token_type_ids"]
+    separate, together = [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        for _ in range(4):
+            reader._forward(ids, types)
+        separate.append(1000 * (time.perf_counter() - started))
+        started = time.perf_counter()
+        reader._forward(ids * 4, types * 4)
+        together.append(1000 * (time.perf_counter() - started))
+    return {"four_separate_ms": round(statistics.median(separate), 1),
+            "one_batch_of_four_ms": round(statistics.median(together), 1)}
+
+
 def agreement(fp32: Reader, bf16: Reader, count: int) -> dict[str, float]:
     same = 0
     questions = gold_questions(SQUAD_V1, count)
@@ -64,6 +82,7 @@ def main() -> None:
         "passage_tokens": [len(fp32.tokenizer(p.text, add_special_tokens=False)["input_ids"]) for p in passages],
         "fp32": latency(fp32, question, passages, args.runs),
         "bf16": latency(bf16, question, passages, max(5, args.runs // 3)),
+        "batching_fp32": batching(fp32, question, passages, max(3, args.runs // 5)),
         "agreement": agreement(fp32, bf16, args.agreement_questions),
     }
     save("reader", result)

@@ -43,7 +43,9 @@ def main() -> None:
                   f"{reader['fp32']['median_ms']} ms, bf16 median {reader['bf16']['median_ms']} ms "
                   f"(CPU has native bf16: {reader['cpu_native_bf16']}).",
                   f"bf16/fp32 top-span agreement: {reader['agreement']['top_span_agreement']:.1%} "
-                  f"of {reader['agreement']['questions']} dev questions.", ""]
+                  f"of {reader['agreement']['questions']} dev questions.",
+                  f"Batching 4 questions' passages into one forward pass: {reader['batching_fp32']['one_batch_of_four_ms']} ms "
+                  f"vs {reader['batching_fp32']['four_separate_ms']} ms for 4 separate passes (fp32).", ""]
     if http:
         one = http["one_client"]
         lines += [f"## HTTP, default article (measured {http['measured_at']})", "",

@@ -88,7 +88,7 @@ def test_code_point_offsets_with_emoji_and_accents(browser, server) -> None:  # 
     text = ("Préface 😀😀 — café, naïve, Zoë 🇫🇷 and 𝒳 symbols. "
             "The lighthouse keeper on the island is named Ambrose Quill.")
     assert httpx.post(f"{server.url}/v1/documents", json={"id": "emoji-doc", "title": "Émoji 😀 test",
-                                                          "text": text}, headers=ADMIN).status_code == 201
+                                                          "text": text}, headers=ADMIN, timeout=120).status_code == 201
     context = browser.new_context()
     page = context.new_page()
     page.goto(server.url)
@@ -106,7 +106,7 @@ def test_hostile_document_runs_nothing(browser, server) -> None:  # type: ignore
     text = ('Warning <script>window.__xss=1</script> and <img src=x onerror="window.__xss=1"> appear here. '
             "The vault code is kept by Marta Velez.")
     assert httpx.post(f"{server.url}/v1/documents", json={"id": "hostile", "title": hostile_title, "text": text},
-                      headers=ADMIN).status_code == 201
+                      headers=ADMIN, timeout=120).status_code == 201
     context = browser.new_context()
     page = context.new_page()
     response = page.goto(server.url)
