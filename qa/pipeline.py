@@ -49,7 +49,7 @@ class QuestionAnswerer:
     """A plain callable pipeline over a passage store and a reader."""
 
     def __init__(
-        self, store: PassageStore, reader: Reader, threshold: float = 0.35, top_k: int = 5
+        self, store: PassageStore, reader: Reader, threshold: float = 0.5, top_k: int = 5
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError("threshold must be in [0, 1]")
