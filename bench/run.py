@@ -11,13 +11,13 @@ BENCH = Path(__file__).resolve().parent
 QUICK = [
     ["retrieval.py"],
     ["reader.py", "--runs", "20", "--agreement-questions", "100"],
-    ["http.py", "--asks", "200", "--clients", "16", "--seconds", "60"],
+    ["http_latency.py", "--asks", "200", "--clients", "16", "--seconds", "60"],
     ["accuracy.py", "--limit", "200"],
 ]
 FULL = [
     ["retrieval.py"],
     ["reader.py", "--runs", "50", "--agreement-questions", "600"],
-    ["http.py", "--asks", "200", "--clients", "16", "--seconds", "60"],
+    ["http_latency.py", "--asks", "200", "--clients", "16", "--seconds", "60"],
     ["accuracy.py"],
 ]
 
