@@ -54,17 +54,10 @@ def friendly(command: F) -> F:
 def open_store(settings: Settings | None = None) -> PassageStore:
     from transformers.utils import logging as transformers_logging
 
-    from api.services import default_article_path
-    from index.embed import Embedder
+    from api import services
 
     transformers_logging.disable_progress_bar()
-
-    settings = settings or get_settings()
-    store = PassageStore(settings.data_dir, Embedder(settings.embedder_path), settings.chunk_tokens,
-                         settings.exact_search_max_chunks, settings.max_document_chars).open()
-    if settings.ingest_default_corpus and store.counts()[0] == 0 and store.version() == 0:
-        store.add(load_file(default_article_path()))
-    return store
+    return services.open_store(settings or get_settings())
 
 
 def build_answerer(settings: Settings | None = None) -> Any:
@@ -194,11 +187,9 @@ def search(query: str, k: int = 5, mode: str = "hybrid") -> None:
 @friendly
 def rebuild() -> None:
     """Re-chunk and re-embed every document with the current settings."""
-    from index.embed import Embedder
+    from api.services import new_store
 
-    settings = get_settings()
-    store = PassageStore(settings.data_dir, Embedder(settings.embedder_path), settings.chunk_tokens,
-                         settings.exact_search_max_chunks, settings.max_document_chars)
+    store = new_store(get_settings())
     with contextlib.suppress(StoreMismatchError):  # rebuilding is how a mismatch is repaired
         store.open()
     store.rebuild()

@@ -37,20 +37,30 @@ def default_article_path() -> Path:
     return packaged if packaged.exists() else DEFAULT_ARTICLE
 
 
-def build_services(settings: Settings) -> Services:
-    """Load models and open the store; ingest the default article into an empty store."""
-    embedder = Embedder(settings.embedder_path)
-    store = PassageStore(
+def new_store(settings: Settings) -> PassageStore:
+    """A store configured from settings, not yet opened."""
+    return PassageStore(
         settings.data_dir,
-        embedder,
+        Embedder(settings.embedder_path),
         chunk_tokens=settings.chunk_tokens,
         exact_search_max_chunks=settings.exact_search_max_chunks,
         max_document_chars=settings.max_document_chars,
-    ).open()
+    )
+
+
+def open_store(settings: Settings) -> PassageStore:
+    """Open the store; on first start (never written) ingest the default article."""
+    store = new_store(settings).open()
     if settings.ingest_default_corpus and store.counts()[0] == 0 and store.version() == 0:
         document = load_file(default_article_path())
         store.add(document)
         log.info("ingested the default article %s", document.id)
+    return store
+
+
+def build_services(settings: Settings) -> Services:
+    """Load models and open the store; ingest the default article into an empty store."""
+    store = open_store(settings)
     reader = Reader(settings.reader_path, dtype=settings.inference_dtype)
     answerer = QuestionAnswerer(store, reader, threshold=settings.no_answer_threshold, top_k=settings.top_k)
     answerer.warm_up()

@@ -429,16 +429,16 @@ class PassageStore:
         allowed = self._chunk_ids_of(wanted) if wanted is not None else None
         if allowed is not None and len(allowed) == 0:
             return []
-        query_vector = self.embedder.run([query])[0]
-        if allowed is not None:
-            dense = self._dense_subset(query_vector, allowed, depth)
-        else:
-            dense = derived.dense.search(query_vector, depth)
-        lexical = derived.lexical.search(query, depth, allowed)
-        if mode == "dense":
-            lexical = []
-        elif mode == "lexical":
-            dense = []
+        dense: list[tuple[int, float]] = []
+        lexical: list[tuple[int, float]] = []
+        if mode != "lexical":
+            query_vector = self.embedder.run([query])[0]
+            if allowed is not None:
+                dense = self._dense_subset(query_vector, allowed, depth)
+            else:
+                dense = derived.dense.search(query_vector, depth)
+        if mode != "dense":
+            lexical = derived.lexical.search(query, depth, allowed)
         return self._fuse(dense, lexical, k)
 
     def _chunk_ids_of(self, document_ids: list[str]) -> np.ndarray:
