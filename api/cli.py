@@ -276,24 +276,37 @@ def eval_squad(
     limit: int | None = None,
     json_output: Annotated[bool, typer.Option("--json")] = False,
     recall: Annotated[bool, typer.Option(help="also measure retrieval recall@1/5/10 per search mode")] = True,
+    reader: Annotated[Path | None, typer.Option(help="reader model folder (default: the configured one)")] = None,
+    threshold: Annotated[float | None, typer.Option(help="no-answer threshold (default: the setting)")] = None,
+    answers: Annotated[Path | None, typer.Option(help="write each question's best span and score here (JSONL)")] = None,
 ) -> None:
     """Ingest each article as one document into a temporary store and ask every question."""
-    from qa.end_to_end import evaluate_pipeline, ingest_articles, load_articles, retrieval_recall
+    from qa.end_to_end import answer_all, ingest_articles, load_articles, pipeline_scores, retrieval_recall
 
     documents, questions = load_articles(file)
     questions = questions[:limit] if limit else questions
     settings = get_settings()
     with tempfile.TemporaryDirectory(prefix="citeqa-eval-") as folder:
-        scratch = settings.model_copy(update={"data_dir": Path(folder), "ingest_default_corpus": False})
+        update: dict[str, Any] = {"data_dir": Path(folder), "ingest_default_corpus": False}
+        if reader is not None:
+            update["reader_path"] = reader
+        scratch = settings.model_copy(update=update)
         answerer = build_answerer(scratch)
         ingest_articles(answerer.store, documents)
         with Progress(console=errors, transient=True) as progress:
             task = progress.add_task("answering", total=len(questions))
-            result = evaluate_pipeline(answerer, questions, lambda n: progress.update(task, completed=n))
+            rows = answer_all(answerer, questions, lambda n: progress.update(task, completed=n))
+        result = pipeline_scores(rows, settings.no_answer_threshold if threshold is None else threshold)
+        result["f1_never_abstaining"] = pipeline_scores(rows, 0.0)["f1"]
         if recall:
             for mode, values in retrieval_recall(answerer.store, questions).items():
                 for name, value in values.items():
                     result[f"{mode}_{name}"] = value
+    if answers is not None:
+        with answers.open("w", encoding="utf-8") as out:
+            for row in rows:
+                out.write(json.dumps({"id": row.question.id, "question": row.question.question, "answer": row.answer,
+                                      "score": row.score, "gold": row.question.answers}) + "\n")
     _report(result, json_output)
 
 

@@ -68,24 +68,58 @@ def retrieval_recall(store: PassageStore, questions: list[ArticleQuestion],
     return result
 
 
-def evaluate_pipeline(answerer: QuestionAnswerer, questions: list[ArticleQuestion],
-                      progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """EM/F1 (x100) of the full pipeline, asking each question against its own article."""
-    exact, overlap, has_f1, no_correct = [], [], [], []
+@dataclass(frozen=True)
+class PipelineRow:
+    """The pipeline's best span for one question (never withheld) and its calibrated score."""
+
+    question: ArticleQuestion
+    answer: str | None
+    score: float
+
+
+def answer_all(answerer: QuestionAnswerer, questions: list[ArticleQuestion],
+               progress: Callable[[int], None] | None = None) -> list[PipelineRow]:
+    """Ask every question against its own article; the threshold is applied later, by `pipeline_scores`."""
+    always = QuestionAnswerer(answerer.store, answerer.reader, 0.0, answerer.top_k)
+    rows = []
     for number, question in enumerate(questions):
-        answer = answerer.run(question.question, [question.document_id])
-        text = answer.answer or ""
-        exact.append(best_over(exact_match, text, question.answers))
-        overlap.append(best_over(f1, text, question.answers))
-        if question.answers:
-            has_f1.append(overlap[-1])
-        else:
-            no_correct.append(float(answer.answer is None))
+        answer = always.run(question.question, [question.document_id])
+        rows.append(PipelineRow(question, answer.answer, answer.score))
         if progress:
             progress(number + 1)
+    return rows
+
+
+def pipeline_scores(rows: list[PipelineRow], threshold: float) -> dict[str, Any]:
+    """EM/F1 (x100) when answers scoring under `threshold` are withheld, exactly as the pipeline does."""
+    exact, overlap, has_f1, no_correct = [], [], [], []
+    for row in rows:
+        answered = row.answer is not None and row.score >= threshold
+        text = (row.answer or "") if answered else ""
+        exact.append(best_over(exact_match, text, row.question.answers))
+        overlap.append(best_over(f1, text, row.question.answers))
+        if row.question.answers:
+            has_f1.append(overlap[-1])
+        else:
+            no_correct.append(float(not answered))
     result: dict[str, Any] = {"exact_match": 100 * float(np.mean(exact)), "f1": 100 * float(np.mean(overlap)),
-                              "count": len(questions)}
+                              "count": len(rows), "threshold": threshold}
     if no_correct:
         result["no_answer_accuracy"] = 100 * float(np.mean(no_correct))
         result["has_answer_f1"] = 100 * float(np.mean(has_f1)) if has_f1 else 0.0
+    return result
+
+
+def best_pipeline_threshold(files: list[list[PipelineRow]]) -> float:
+    """The threshold that maximises the mean F1 over several evaluation files (each weighs the same)."""
+    candidates = sorted({round(row.score, 3) for rows in files for row in rows} | {0.0})
+    return max(candidates, key=lambda t: (float(np.mean([pipeline_scores(rows, t)["f1"] for rows in files])), -t))
+
+
+def evaluate_pipeline(answerer: QuestionAnswerer, questions: list[ArticleQuestion],
+                      progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """EM/F1 (x100) of the full pipeline at its threshold, plus F1 when it never abstains."""
+    rows = answer_all(answerer, questions, progress)
+    result = pipeline_scores(rows, answerer.threshold)
+    result["f1_never_abstaining"] = pipeline_scores(rows, 0.0)["f1"]
     return result

