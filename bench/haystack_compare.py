@@ -138,12 +138,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--questions", type=int, default=300,
                         help="SQuAD v1.1 questions, spread over all 24 articles (0: all 4,874)")
+    parser.add_argument("--file", type=Path, default=SQUAD_V1, help="SQuAD-format file (default: v1.1 dev 25-48)")
     args = parser.parse_args()
     threads = torch.get_num_threads()
     settings = Settings()
     reader = Reader(settings.reader_path, dtype="fp32")
-    documents, questions = load_articles(SQUAD_V1)
-    squad = compare("SQuAD v1.1 dev 25-48", documents, sample(questions, args.questions), settings, reader, threads)
+    documents, questions = load_articles(args.file)
+    squad = compare(args.file.name, documents, sample(questions, args.questions), settings, reader, threads)
     seed_documents, seed_questions = seed_set()
     seed = compare("seed questions, default article", seed_documents, seed_questions, settings, reader, threads)
     save("haystack", {
@@ -152,7 +153,7 @@ def main() -> None:
                  "tokens, stride 96), hybrid BM25 + embedding retrieval fused by reciprocal rank fusion, same "
                  "top-k, each question restricted to its own article; both always give their best span "
                  "(no abstention), latency measured in-process per question",
-        "squad_v1": squad, "seed_dev": seed,
+        "file": args.file.name, "squad_v1": squad, "seed_dev": seed,
     })
 
 

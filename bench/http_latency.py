@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
 import statistics
@@ -11,12 +12,17 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import percentile, save  # noqa: E402
+from common import SQUAD_V1, percentile, save  # noqa: E402
+
+from qa.end_to_end import load_articles  # noqa: E402
+
+CITEQA = str(Path(sys.executable).with_name("citeqa"))
 
 QUESTIONS = ["who said the troops were fleeing?", "Who is Yevgeny Prigozhin?",
              "When did Zelensky say it was too early to launch the attack?",
@@ -36,12 +42,12 @@ def peak_rss_mib(pid: int) -> float:
     return 0.0
 
 
-def one_client(url: str, count: int) -> dict[str, float]:
+def one_client(url: str, count: int, questions: list[str]) -> dict[str, float]:
     timings = []
     with httpx.Client(base_url=url, timeout=60) as client:
         for number in range(count):
             started = time.perf_counter()
-            response = client.post("/v1/ask", json={"question": QUESTIONS[number % len(QUESTIONS)]})
+            response = client.post("/v1/ask", json={"question": questions[number % len(questions)]})
             timings.append(1000 * (time.perf_counter() - started))
             response.raise_for_status()
     return {"asks": count, "median_ms": round(statistics.median(timings), 1),
@@ -80,35 +86,61 @@ def concurrent(url: str, clients: int, seconds: float) -> dict[str, float]:
             "median_ms": round(statistics.median(timings), 1), "p95_ms": round(percentile(timings, 0.95), 1)}
 
 
+@contextlib.contextmanager
+def server(data_dir: str) -> Iterator[tuple[str, subprocess.Popen[bytes], float]]:
+    """A real `citeqa serve` on a free port: (url, process, seconds from start to /readyz 200)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    environment = {**os.environ, "CITEQA_DATA_DIR": data_dir, "HF_HUB_OFFLINE": "1"}
+    started = time.perf_counter()
+    process = subprocess.Popen([CITEQA, "serve", "--port", str(port)],
+                               env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None:
+                raise RuntimeError("citeqa serve exited before it was ready")
+            time.sleep(0.05)
+        yield url, process, time.perf_counter() - started
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def articles_store(data_dir: str, squad_file: Path) -> tuple[int, list[str]]:
+    """Ingest every article of a SQuAD file with `citeqa ingest`; (articles, their questions)."""
+    documents, questions = load_articles(squad_file)
+    with tempfile.TemporaryDirectory() as texts:
+        for document_id, _, text in documents:
+            (Path(texts) / f"{document_id}.txt").write_text(text, encoding="utf-8")
+        environment = {**os.environ, "CITEQA_DATA_DIR": data_dir, "HF_HUB_OFFLINE": "1"}
+        subprocess.run([CITEQA, "ingest", texts], env=environment, check=True, stdout=subprocess.DEVNULL)
+    step = max(1, len(questions) // 200)
+    return len(documents), [q.question for q in questions[::step]]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--asks", type=int, default=200)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--articles", type=Path, default=SQUAD_V1, help="SQuAD file for the many-article store")
     args = parser.parse_args()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as folder, server(folder) as (url, process, cold_start):
+        result: dict[str, object] = {"cold_start_seconds": round(cold_start, 2),
+                                     "one_client": one_client(url, args.asks, QUESTIONS)}
+        if args.clients:
+            result["concurrent"] = concurrent(url, args.clients, args.seconds)
+        result["peak_rss_mib"] = round(peak_rss_mib(process.pid), 1)
     with tempfile.TemporaryDirectory() as folder:
-        environment = {**os.environ, "CITEQA_DATA_DIR": folder, "HF_HUB_OFFLINE": "1"}
-        started = time.perf_counter()
-        server = subprocess.Popen([str(Path(sys.executable).with_name("citeqa")), "serve", "--port", str(port)],
-                                  env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            while True:
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.05)
-            cold_start = time.perf_counter() - started
-            result = {"cold_start_seconds": round(cold_start, 2), "one_client": one_client(url, args.asks)}
-            if args.clients:
-                result["concurrent"] = concurrent(url, args.clients, args.seconds)
-            result["peak_rss_mib"] = round(peak_rss_mib(server.pid), 1)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        articles, questions = articles_store(folder, args.articles)
+        with server(folder) as (url, process, _):
+            result["articles_store"] = {"articles": articles, **one_client(url, args.asks, questions),
+                                        "peak_rss_mib": round(peak_rss_mib(process.pid), 1)}
     save("http", result)
 
 

@@ -22,11 +22,11 @@ def main() -> None:
     lines = ["# citeqa benchmark results", "",
              "Written by `bench/report.py` from `bench/results/*.json`; rerun with `make bench` "
              "(quick set) or `.venv/bin/python bench/run.py --full`.", ""]
-    sections = [load(n) for n in ("retrieval", "reader", "http", "accuracy")]
+    sections = [load(n) for n in ("retrieval", "reader", "http", "accuracy", "faiss_scale", "haystack")]
     machine = next((s["machine"] for s in sections if s), None)
     if machine:
         lines += [f"Machine: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}.", ""]
-    retrieval, reader, http, accuracy = sections
+    retrieval, reader, http, accuracy, faiss_scale, haystack = sections
     if retrieval:
         lines += [f"## Retrieval ({retrieval['file']}, {retrieval['articles']} articles as one document each, "
                   f"{retrieval['questions']} questions; measured {retrieval['measured_at']})", "",
@@ -58,6 +58,12 @@ def main() -> None:
             lines.append(f"- {many['clients']} concurrent clients for {many['seconds']} s: "
                          f"{many['answers_per_second']} answers/s, median {many['median_ms']} ms, "
                          f"p95 {many['p95_ms']} ms, {many['errors']} errors")
+        if "articles_store" in http:
+            store = http["articles_store"]
+            lines.append(f"- `POST /v1/ask` on a {store['articles']}-article store (SQuAD v1.1 dev 25-48 plus the "
+                         f"default article), one client, {store['asks']} asks of its questions: median "
+                         f"{store['median_ms']} ms, p95 {store['p95_ms']} ms, p99 {store['p99_ms']} ms; "
+                         f"peak RSS {store['peak_rss_mib']} MiB")
         lines.append("")
     if accuracy:
         limit = accuracy["limit"] or "all"
@@ -74,8 +80,43 @@ def main() -> None:
                   f"{pct(pipe2['no_answer_accuracy'])} | {pct(pipe2['has_answer_f1'])} |",
                   f"| pipeline, default article, seed questions | {pct(accuracy['seed_dev']['exact_match'])} | "
                   f"{pct(accuracy['seed_dev']['f1'])} | | |", ""]
-    lines += ["## Not measured yet", "", "- Haystack 2.x side by side (issue 6).",
-              "- FAISS at 100k / 1M chunks (issue 6).", ""]
+        if "f1_never_abstaining" in pipe:
+            lines += [f"Pipeline F1 if it never abstained: SQuAD v1.1 {pct(pipe['f1_never_abstaining'])}, "
+                      f"v2.0 {pct(pipe2['f1_never_abstaining'])}. Retrieval (v1.1, fused): recall@1/5/10 "
+                      f"{pipe['hybrid_recall@1']:.3f}/{pipe['hybrid_recall@5']:.3f}/{pipe['hybrid_recall@10']:.3f}.", ""]
+        if "tuned_threshold" in accuracy:
+            tuned = accuracy["tuned_threshold"]
+            v1, v2 = tuned["pipeline_v1"], tuned["pipeline_v2"]
+            lines += [f"Threshold that {tuned['rule']}: {tuned['threshold']} (v1.1 EM {pct(v1['exact_match'])}, "
+                      f"F1 {pct(v1['f1'])}; v2.0 F1 {pct(v2['f1'])}, no-answer accuracy {pct(v2['no_answer_accuracy'])}, "
+                      f"HasAns F1 {pct(v2['has_answer_f1'])}).", ""]
+    if faiss_scale:
+        lines += [f"## FAISS at scale (measured {faiss_scale['measured_at']})", "",
+                  f"{faiss_scale['vectors']}, {faiss_scale['dimension']} dimensions, one query at a time, "
+                  f"k = {faiss_scale['k']}, {faiss_scale['queries']} queries. Exact is `IndexFlatIP`; HNSW is "
+                  "`IndexHNSWFlat` (M 32, efSearch 128), both inside `IndexIDMap2`, as `index/dense.py` builds them.",
+                  "", "| chunks | index | build s | memory MiB | search median ms | search p99 ms | recall@10 vs exact |",
+                  "|---|---|---|---|---|---|---|"]
+        for run in faiss_scale["runs"]:
+            recall = run.get(f"recall@{faiss_scale['k']}_vs_exact", "")
+            lines.append(f"| {run['chunks']:,} | {run['kind']} | {run['build_seconds']} | {run['index_memory_mib']} | "
+                         f"{run['search_median_ms']} | {run['search_p99_ms']} | {recall} |")
+        lines.append("")
+    if haystack:
+        lines += [f"## Side by side with Haystack {haystack['haystack_version']} (measured {haystack['measured_at']})",
+                  "", f"Setup: {haystack['setup']}.", "",
+                  "| questions | system | EM | F1 | median ms | p95 ms | chunks | ingest s |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for name, label in (("squad_v1", "SQuAD v1.1 dev 25-48"), ("seed_dev", "seed, default article")):
+            part = haystack[name]
+            for system in ("citeqa", "haystack"):
+                row = part[system]
+                lines.append(f"| {label} ({part['questions']}) | {system} | {row['exact_match']} | {row['f1']} | "
+                             f"{row['median_ms']} | {row['p95_ms']} | {row['chunks']} | {row['ingest_seconds']} |")
+            ratio = part["ratio_citeqa_over_haystack"]
+            lines.append(f"| {label} | citeqa / Haystack | {ratio['exact_match']} | {ratio['f1']} | "
+                         f"{ratio['median_ms']} | | | |")
+        lines.append("")
     (BENCH / "RESULTS.md").write_text("\n".join(lines))
 
 

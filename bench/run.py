@@ -13,12 +13,16 @@ QUICK = [
     ["reader.py", "--runs", "20", "--agreement-questions", "100"],
     ["http_latency.py", "--asks", "200", "--clients", "16", "--seconds", "60"],
     ["accuracy.py", "--limit", "200"],
+    ["faiss_scale.py", "--sizes", "100000"],
+    ["haystack_compare.py", "--questions", "100"],
 ]
 FULL = [
     ["retrieval.py"],
     ["reader.py", "--runs", "50", "--agreement-questions", "600"],
     ["http_latency.py", "--asks", "200", "--clients", "16", "--seconds", "60"],
     ["accuracy.py"],
+    ["faiss_scale.py", "--sizes", "100000", "1000000"],
+    ["haystack_compare.py", "--questions", "0"],
 ]
 
 
