@@ -86,10 +86,11 @@ def main() -> None:
                       f"{pipe['hybrid_recall@1']:.3f}/{pipe['hybrid_recall@5']:.3f}/{pipe['hybrid_recall@10']:.3f}.", ""]
         if "tuned_threshold" in accuracy:
             tuned = accuracy["tuned_threshold"]
-            v1, v2 = tuned["pipeline_v1"], tuned["pipeline_v2"]
+            v1, v2, seed = tuned["pipeline_v1"], tuned["pipeline_v2"], tuned["seed_dev"]
             lines += [f"Threshold that {tuned['rule']}: {tuned['threshold']} (v1.1 EM {pct(v1['exact_match'])}, "
                       f"F1 {pct(v1['f1'])}; v2.0 F1 {pct(v2['f1'])}, no-answer accuracy {pct(v2['no_answer_accuracy'])}, "
-                      f"HasAns F1 {pct(v2['has_answer_f1'])}).", ""]
+                      f"HasAns F1 {pct(v2['has_answer_f1'])}; seed EM {pct(seed['exact_match'])}, "
+                      f"F1 {pct(seed['f1'])}).", ""]
     if faiss_scale:
         lines += [f"## FAISS at scale (measured {faiss_scale['measured_at']})", "",
                   f"{faiss_scale['vectors']}, {faiss_scale['dimension']} dimensions, one query at a time, "

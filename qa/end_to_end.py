@@ -112,7 +112,9 @@ def pipeline_scores(rows: list[PipelineRow], threshold: float) -> dict[str, Any]
 
 def best_pipeline_threshold(files: list[list[PipelineRow]]) -> float:
     """The threshold that maximises the mean F1 over several evaluation files (each weighs the same)."""
-    candidates = sorted({round(row.score, 3) for rows in files for row in rows} | {0.0})
+    # Candidates sit midway between neighbouring scores, so the chosen value is not a hair from any answer.
+    scores = sorted({row.score for rows in files for row in rows})
+    candidates = [0.0] + [round((low + high) / 2, 3) for low, high in zip(scores, scores[1:], strict=False)]
     return max(candidates, key=lambda t: (float(np.mean([pipeline_scores(rows, t)["f1"] for rows in files])), -t))
 
 
