@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -31,11 +32,16 @@ def main() -> None:
     parser.add_argument("--full", action="store_true")
     parser.add_argument("--only", nargs="*", help="script names to run, e.g. reader.py http.py")
     args = parser.parse_args()
+    durations = {}
     for command in FULL if args.full else QUICK:
         if args.only and command[0] not in args.only:
             continue
         print(f"== {' '.join(command)}", flush=True)
+        started = time.perf_counter()
         subprocess.run([sys.executable, str(BENCH / command[0]), *command[1:]], check=True)
+        durations[" ".join(command)] = round(time.perf_counter() - started, 1)
+    for command_line, seconds in durations.items():
+        print(f"{seconds:8.1f} s  {command_line}")
     subprocess.run([sys.executable, str(BENCH / "report.py")], check=True)
 
 
