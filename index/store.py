@@ -109,7 +109,7 @@ class PassageStore:
         data_dir: Path,
         embedder: Embedder,
         chunk_tokens: int = 160,
-        exact_search_max_chunks: int = 200_000,
+        exact_search_max_chunks: int = 100_000,
         max_document_chars: int = 5_000_000,
     ) -> None:
         if chunk_tokens < 16:
