@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,45 @@ def load(name: str) -> dict[str, Any] | None:
 
 def pct(value: float) -> str:
     return f"{value:.1f}"
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "**not met**"
+
+
+def targets(haystack: dict[str, Any], http: dict[str, Any]) -> list[str]:
+    """Issue 6's targets, each with the measured figure and whether it is met."""
+    squad, one, many = haystack["squad_v1"], http["one_client"], http.get("concurrent", {})
+    ratio = squad["ratio_citeqa_over_haystack"]["median_ms"]
+    rows = [
+        ("F1 at least 3 points above Haystack's", f"{squad['f1_difference']:+.1f} points", squad["f1_difference"] >= 3),
+        ("median latency at most half of Haystack's", f"{ratio:.2f} x", ratio <= 0.5),
+        ("median `POST /v1/ask` on the default article at most 60 ms", f"{one['median_ms']} ms", one["median_ms"] <= 60),
+        ("at least 20 answers/s with 16 clients and no errors",
+         f"{many.get('answers_per_second')} answers/s, {many.get('errors')} errors",
+         bool(many) and many["answers_per_second"] >= 20 and many["errors"] == 0),
+        ("peak RSS under 1 GB (10^9 bytes)", f"{http['peak_rss_mib']} MiB", http["peak_rss_mib"] * 2**20 < 1e9),
+    ]
+    lines = ["## Targets", "", "| target | measured | |", "|---|---|---|"]
+    lines += [f"| {name} | {value} | {verdict(met)} |" for name, value, met in rows]
+    lines += ["", "Why the speed targets are missed: on these 2 AVX2 cores the fp32 reader needs about 250 ms for "
+              "5 passages (bf16 is emulated here and 6x slower), and both systems spend most of their time in that "
+              "same model, so neither a 2x latency lead over Haystack nor 60 ms per answer is reachable without a "
+              "smaller or quantised reader.", ""]
+    return lines
+
+
+def commands() -> list[str]:
+    sys.path.insert(0, str(BENCH))
+    from run import FULL, QUICK
+
+    lines = ["## Commands", "", "Quick set (`make bench`):", ""]
+    lines += [f"- `.venv/bin/python bench/{' '.join(command)}`" for command in QUICK]
+    lines += ["", "Full set (`.venv/bin/python bench/run.py --full`). The figures above were made with these "
+              "scripts, except `reader.py --runs 20 --agreement-questions 100` and "
+              "`haystack_compare.py --questions 200` (time):", ""]
+    lines += [f"- `.venv/bin/python bench/{' '.join(command)}`" for command in FULL]
+    return [*lines, ""]
 
 
 def main() -> None:
@@ -118,6 +158,9 @@ def main() -> None:
             lines.append(f"| {label} | citeqa / Haystack | {ratio['exact_match']} | {ratio['f1']} | "
                          f"{ratio['median_ms']} | | | |")
         lines.append("")
+    if haystack and http:
+        lines += targets(haystack, http)
+    lines += commands()
     (BENCH / "RESULTS.md").write_text("\n".join(lines))
 
 
