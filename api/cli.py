@@ -281,7 +281,7 @@ def eval_squad(
     answers: Annotated[Path | None, typer.Option(help="write each question's best span and score here (JSONL)")] = None,
 ) -> None:
     """Ingest each article as one document into a temporary store and ask every question."""
-    from qa.end_to_end import answer_all, ingest_articles, load_articles, pipeline_scores, retrieval_recall
+    from qa.end_to_end import answer_all, ingest_articles, load_articles, pipeline_report, retrieval_recall
 
     documents, questions = load_articles(file)
     questions = questions[:limit] if limit else questions
@@ -296,8 +296,7 @@ def eval_squad(
         with Progress(console=errors, transient=True) as progress:
             task = progress.add_task("answering", total=len(questions))
             rows = answer_all(answerer, questions, lambda n: progress.update(task, completed=n))
-        result = pipeline_scores(rows, settings.no_answer_threshold if threshold is None else threshold)
-        result["f1_never_abstaining"] = pipeline_scores(rows, 0.0)["f1"]
+        result = pipeline_report(rows, settings.no_answer_threshold if threshold is None else threshold)
         if recall:
             for mode, values in retrieval_recall(answerer.store, questions).items():
                 for name, value in values.items():

@@ -12,14 +12,12 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SEED, SQUAD_V1, SQUAD_V2, save  # noqa: E402
+from common import SQUAD_V1, SQUAD_V2, save, seed_set  # noqa: E402
 
-from index.documents import load_file  # noqa: E402
 from index.embed import Embedder  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from index.store import PassageStore  # noqa: E402
 from qa.end_to_end import (  # noqa: E402
-    ArticleQuestion,
     PipelineRow,
     answer_all,
     best_pipeline_threshold,
@@ -31,7 +29,6 @@ from qa.pipeline import QuestionAnswerer  # noqa: E402
 from qa.reader import Reader  # noqa: E402
 
 CITEQA = str(Path(sys.executable).with_name("citeqa"))
-ARTICLE = Path(__file__).resolve().parents[1] / "index" / "data" / "ukraine-retakes-bakhmut-2023-05-13.txt"
 
 
 def pipeline_on(path: Path, limit: int | None) -> tuple[dict[str, Any], list[PipelineRow]]:
@@ -52,12 +49,10 @@ def pipeline_on(path: Path, limit: int | None) -> tuple[dict[str, Any], list[Pip
 
 def seed_questions(reader: Reader, settings: Settings) -> tuple[dict[str, Any], list[PipelineRow]]:
     """The seed questions on the default article, asked of a store holding only that article."""
-    cases = [json.loads(line) for line in SEED.read_text().splitlines()]
+    document, questions = seed_set()
     with tempfile.TemporaryDirectory() as folder:
         store = PassageStore(Path(folder), Embedder(settings.embedder_path), settings.chunk_tokens).open()
-        document = load_file(ARTICLE)
         store.add(document)
-        questions = [ArticleQuestion(c["id"], document.id, c["question"], c["answers"], []) for c in cases]
         rows = answer_all(QuestionAnswerer(store, reader, settings.no_answer_threshold, settings.top_k), questions)
     report = pipeline_scores(rows, settings.no_answer_threshold)
     report["questions"] = [{"id": r.question.id, "question": r.question.question, "answer": r.answer,

@@ -9,12 +9,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from index.documents import Document, load_file
+from qa.end_to_end import ArticleQuestion
+
 BENCH = Path(__file__).resolve().parent
 DATA = BENCH / "data"
 RESULTS = BENCH / "results"
 SQUAD_V1 = DATA / "squad-v1.1-dev-articles-25-48.json"
 SQUAD_V2 = DATA / "squad-v2.0-dev-victoria.json"
 SEED = DATA / "seed-dev.jsonl"
+ARTICLE = BENCH.parent / "index" / "data" / "ukraine-retakes-bakhmut-2023-05-13.txt"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -45,3 +49,10 @@ def save(name: str, result: dict[str, Any]) -> Path:
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+
+
+def seed_set() -> tuple[Document, list[ArticleQuestion]]:
+    """The default article and the seed questions asked about it (unanswerable ones have no answers)."""
+    document = load_file(ARTICLE)
+    cases = [json.loads(line) for line in SEED.read_text().splitlines()]
+    return document, [ArticleQuestion(c["id"], document.id, c["question"], c["answers"], []) for c in cases]

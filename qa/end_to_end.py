@@ -128,10 +128,14 @@ def best_pipeline_threshold(files: list[list[PipelineRow]]) -> float:
     return float(candidates[best].min())
 
 
+def pipeline_report(rows: list[PipelineRow], threshold: float) -> dict[str, Any]:
+    """`pipeline_scores` at the threshold, plus the F1 the pipeline would get if it never abstained."""
+    result = pipeline_scores(rows, threshold)
+    result["f1_never_abstaining"] = pipeline_scores(rows, 0.0)["f1"]
+    return result
+
+
 def evaluate_pipeline(answerer: QuestionAnswerer, questions: list[ArticleQuestion],
                       progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """EM/F1 (x100) of the full pipeline at its threshold, plus F1 when it never abstains."""
-    rows = answer_all(answerer, questions, progress)
-    result = pipeline_scores(rows, answerer.threshold)
-    result["f1_never_abstaining"] = pipeline_scores(rows, 0.0)["f1"]
-    return result
+    return pipeline_report(answer_all(answerer, questions, progress), answerer.threshold)
