@@ -284,7 +284,10 @@ def eval_squad(
     from qa.end_to_end import answer_all, ingest_articles, load_articles, pipeline_report, retrieval_recall
 
     documents, questions = load_articles(file)
-    questions = questions[:limit] if limit else questions
+    if limit:  # the other articles cannot change the answers: every question is restricted to its own
+        questions = questions[:limit]
+        asked = {question.document_id for question in questions}
+        documents = [document for document in documents if document[0] in asked]
     settings = get_settings()
     with tempfile.TemporaryDirectory(prefix="citeqa-eval-") as folder:
         update: dict[str, Any] = {"data_dir": Path(folder), "ingest_default_corpus": False}

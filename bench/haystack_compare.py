@@ -123,11 +123,16 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=300,
                         help="SQuAD v1.1 questions, spread over all 24 articles (0: all 4,874)")
     parser.add_argument("--file", type=Path, default=SQUAD_V1, help="SQuAD-format file (default: v1.1 dev 25-48)")
+    parser.add_argument("--max-articles", type=int, default=0, help="only the first N articles (0: all)")
     args = parser.parse_args()
     threads = torch.get_num_threads()
     settings = Settings()
     reader = Reader(settings.reader_path, dtype="fp32")
     documents, questions = load_articles(args.file)
+    if args.max_articles:
+        documents = documents[:args.max_articles]
+        kept = {document[0] for document in documents}
+        questions = [question for question in questions if question.document_id in kept]
     squad = compare(args.file.name, documents, sample(questions, args.questions), settings, reader, threads)
     document, seed_questions = seed_set()
     seed_documents = [(document.id, document.title or document.id, document.text)]

@@ -111,9 +111,13 @@ def server(data_dir: str) -> Iterator[tuple[str, subprocess.Popen[bytes], float]
         process.wait(timeout=30)
 
 
-def articles_store(data_dir: str, squad_file: Path) -> tuple[int, list[str]]:
-    """Ingest every article of a SQuAD file with `citeqa ingest`; (articles, their questions)."""
+def articles_store(data_dir: str, squad_file: Path, max_articles: int) -> tuple[int, list[str]]:
+    """Ingest the articles of a SQuAD file (all, or the first N) with `citeqa ingest`; (articles, questions)."""
     documents, questions = load_articles(squad_file)
+    if max_articles:
+        documents = documents[:max_articles]
+        kept = {document[0] for document in documents}
+        questions = [question for question in questions if question.document_id in kept]
     with tempfile.TemporaryDirectory() as texts:
         for document_id, _, text in documents:
             (Path(texts) / f"{document_id}.txt").write_text(text, encoding="utf-8")
@@ -129,6 +133,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--articles", type=Path, default=SQUAD_V1, help="SQuAD file for the many-article store")
+    parser.add_argument("--max-articles", type=int, default=0, help="store only the first N articles (0: all)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder, server(folder) as (url, process, cold_start):
         result: dict[str, object] = {"cold_start_seconds": round(cold_start, 2),
@@ -137,7 +142,7 @@ def main() -> None:
             result["concurrent"] = concurrent(url, args.clients, args.seconds)
         result["peak_rss_mib"] = round(peak_rss_mib(process.pid), 1)
     with tempfile.TemporaryDirectory() as folder:
-        articles, questions = articles_store(folder, args.articles)
+        articles, questions = articles_store(folder, args.articles, args.max_articles)
         with server(folder) as (url, process, _):
             result["articles_store"] = {"articles": articles, **one_client(url, args.asks, questions),
                                         "peak_rss_mib": round(peak_rss_mib(process.pid), 1)}

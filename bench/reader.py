@@ -17,7 +17,8 @@ from qa.reader import Passage, Reader, cpu_supports_fast_bf16  # noqa: E402
 
 def five_passages(reader: Reader) -> tuple[str, list[Passage]]:
     questions = gold_questions(SQUAD_V1)
-    passages, seen = [], set()
+    passages: list[Passage] = []
+    seen: set[str] = set()
     for question in questions:
         if question.context in seen:
             continue

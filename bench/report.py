@@ -100,8 +100,8 @@ def main() -> None:
                          f"p95 {many['p95_ms']} ms, {many['errors']} errors")
         if "articles_store" in http:
             store = http["articles_store"]
-            lines.append(f"- `POST /v1/ask` on a {store['articles']}-article store (SQuAD v1.1 dev 25-48 plus the "
-                         f"default article), one client, {store['asks']} asks of its questions: median "
+            lines.append(f"- `POST /v1/ask` on a {store['articles']}-article store (articles of SQuAD v1.1 dev "
+                         f"25-48, plus the default article), one client, {store['asks']} asks of its questions: median "
                          f"{store['median_ms']} ms, p95 {store['p95_ms']} ms, p99 {store['p99_ms']} ms; "
                          f"peak RSS {store['peak_rss_mib']} MiB")
         lines.append("")
@@ -152,7 +152,7 @@ def main() -> None:
             part = haystack[name]
             for system in ("citeqa", "haystack"):
                 row = part[system]
-                lines.append(f"| {label} ({part['questions']}) | {system} | {row['exact_match']} | {row['f1']} | "
+                lines.append(f"| {label} ({part['questions']} q, {part['documents']} articles) | {system} | {row['exact_match']} | {row['f1']} | "
                              f"{row['median_ms']} | {row['p95_ms']} | {row['chunks']} | {row['ingest_seconds']} |")
             ratio = part["ratio_citeqa_over_haystack"]
             lines.append(f"| {label} | citeqa / Haystack | {ratio['exact_match']} | {ratio['f1']} | "

@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-QUICK = [  # meant to stay near 10 minutes on 2 cores (plus a first-run Haystack install); --full takes hours
+QUICK = [  # under 10 minutes on 2 cores (plus a first-run Haystack install); --full takes hours
     ["reader.py", "--runs", "10", "--agreement-questions", "50"],
-    ["http_latency.py", "--asks", "100", "--clients", "16", "--seconds", "30"],
+    ["http_latency.py", "--asks", "100", "--clients", "16", "--seconds", "30", "--max-articles", "6"],
     ["accuracy.py", "--limit", "100"],
-    ["faiss_scale.py", "--sizes", "100000"],
-    ["haystack_compare.py", "--questions", "50"],
+    ["faiss_scale.py", "--sizes", "100000", "--queries", "100"],
+    ["haystack_compare.py", "--questions", "50", "--max-articles", "6"],
 ]
 FULL = [
     ["retrieval.py"],
