@@ -61,12 +61,12 @@ def open_store(settings: Settings | None = None) -> PassageStore:
 
 
 def build_answerer(settings: Settings | None = None) -> Any:
-    from qa.pipeline import QuestionAnswerer
+    from api import services
     from qa.reader import Reader
 
     settings = settings or get_settings()
-    return QuestionAnswerer(open_store(settings), Reader(settings.reader_path, dtype=settings.inference_dtype),
-                            threshold=settings.no_answer_threshold, top_k=settings.top_k)
+    reader = Reader(settings.reader_path, dtype=settings.inference_dtype)
+    return services.build_answerer(settings, open_store(settings), reader)
 
 
 @app.command()

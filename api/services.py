@@ -58,10 +58,16 @@ def open_store(settings: Settings) -> PassageStore:
     return store
 
 
+def build_answerer(settings: Settings, store: PassageStore, reader: Reader) -> QuestionAnswerer:
+    """The question-answering pipeline as the settings describe it."""
+    return QuestionAnswerer(store, reader, threshold=settings.no_answer_threshold, top_k=settings.top_k,
+                            rank_penalty=settings.rank_penalty, early_exit_score=settings.early_exit_score)
+
+
 def build_services(settings: Settings) -> Services:
     """Load models and open the store; ingest the default article into an empty store."""
     store = open_store(settings)
     reader = Reader(settings.reader_path, dtype=settings.inference_dtype)
-    answerer = QuestionAnswerer(store, reader, threshold=settings.no_answer_threshold, top_k=settings.top_k)
+    answerer = build_answerer(settings, store, reader)
     answerer.warm_up()
     return Services(settings, store, reader, answerer, ready=True)

@@ -14,6 +14,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SQUAD_V1, SQUAD_V2, save, seed_set  # noqa: E402
 
+from api.services import build_answerer  # noqa: E402
 from index.embed import Embedder  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from index.store import PassageStore  # noqa: E402
@@ -25,7 +26,6 @@ from qa.end_to_end import (  # noqa: E402
     pipeline_scores,
 )
 from qa.evaluation import gold_questions, predict, score  # noqa: E402
-from qa.pipeline import QuestionAnswerer  # noqa: E402
 from qa.reader import Reader  # noqa: E402
 
 CITEQA = str(Path(sys.executable).with_name("citeqa"))
@@ -53,7 +53,7 @@ def seed_questions(reader: Reader, settings: Settings) -> tuple[dict[str, Any], 
     with tempfile.TemporaryDirectory() as folder:
         store = PassageStore(Path(folder), Embedder(settings.embedder_path), settings.chunk_tokens).open()
         store.add(document)
-        rows = answer_all(QuestionAnswerer(store, reader, settings.no_answer_threshold, settings.top_k), questions)
+        rows = answer_all(build_answerer(settings, store, reader), questions)
     report = pipeline_scores(rows, settings.no_answer_threshold)
     report["questions"] = [{"id": r.question.id, "question": r.question.question, "answer": r.answer,
                             "score": round(r.score, 3), "gold": r.question.answers} for r in rows]

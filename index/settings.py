@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     exact_search_max_chunks: int = Field(default=100_000, ge=1)
     no_answer_threshold: float = Field(default=0.535, ge=0.0, le=1.0)  # tuned on shared dev data: see README
     top_k: int = Field(default=5, ge=1, le=50)
+    # Span margins of the passage at retrieval rank r (0-based) lose rank_penalty * ln(1 + r), and the
+    # other passages are read only when the top one's best span scores under early_exit_score (1: always
+    # read all). Chosen on SQuAD v1.1 dev 25-48 candidates: +1 F1, and 42% fewer passages read (README).
+    rank_penalty: float = Field(default=1.0, ge=0.0)
+    early_exit_score: float = Field(default=0.7, ge=0.0, le=1.0)
     ingest_default_corpus: bool = True
     inference_dtype: str = Field(default="auto", pattern="^(auto|bf16|fp32)$")
 

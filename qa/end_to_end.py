@@ -80,7 +80,7 @@ class PipelineRow:
 def answer_all(answerer: QuestionAnswerer, questions: list[ArticleQuestion],
                progress: Callable[[int], None] | None = None) -> list[PipelineRow]:
     """Ask every question against its own article; the threshold is applied later, by `pipeline_scores`."""
-    always = QuestionAnswerer(answerer.store, answerer.reader, 0.0, answerer.top_k)
+    always = answerer.with_threshold(0.0)
     rows = []
     for number, question in enumerate(questions):
         answer = always.run(question.question, [question.document_id])

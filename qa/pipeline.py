@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from index.chunk import Span
 from index.store import PassageStore, UnknownDocumentError
-from qa.reader import AnswerSpan, Passage, Reader
+from qa.reader import AnswerSpan, Passage, Reader, ReaderOutput, merge_spans
 
 
 class CitationMismatchError(AssertionError):
@@ -49,16 +50,28 @@ class QuestionAnswerer:
     """A plain callable pipeline over a passage store and a reader."""
 
     def __init__(
-        self, store: PassageStore, reader: Reader, threshold: float = 0.5, top_k: int = 5
+        self,
+        store: PassageStore,
+        reader: Reader,
+        threshold: float = 0.5,
+        top_k: int = 5,
+        rank_penalty: float = 0.0,
+        early_exit_score: float = 1.0,
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError("threshold must be in [0, 1]")
         if top_k < 1:
             raise ValueError("top_k must be at least 1")
+        if rank_penalty < 0.0:
+            raise ValueError("rank_penalty must not be negative")
+        if not 0.0 <= early_exit_score <= 1.0:
+            raise ValueError("early_exit_score must be in [0, 1] (1 reads every passage)")
         self.store = store
         self.reader = reader
         self.threshold = threshold
         self.top_k = top_k
+        self.rank_penalty = rank_penalty
+        self.early_exit_score = early_exit_score
         self._sentences: dict[tuple[int, str], tuple[str, list[Span]]] = {}
         self._cache_lock = threading.Lock()
 
@@ -80,8 +93,9 @@ class QuestionAnswerer:
         hits = self.store.search(question, k=top_k or self.top_k, document_ids=document_ids)
         if not hits:
             return Answer(question, None, 0.0, [])
-        passages = [Passage(hit.document_id, hit.start, hit.text) for hit in hits]
-        output = self.reader.run(question, passages, top_k=3)
+        passages = [Passage(hit.document_id, hit.start, hit.text, -self.rank_penalty * math.log1p(rank))
+                    for rank, hit in enumerate(hits)]
+        output = self._read(question, passages)
         if not output.spans:
             return Answer(question, None, 0.0, [self._passage_citation(hits[0].document_id,
                                                                        hits[0].start, hits[0].end)])
@@ -91,6 +105,22 @@ class QuestionAnswerer:
             return Answer(question, None, best.score, [citation])
         citations = [self._cite(span) for span in output.spans[:1]]
         return Answer(question, citations[0].text, best.score, citations)
+
+    def with_threshold(self, threshold: float) -> QuestionAnswerer:
+        """The same pipeline (store, reader, settings) with another no-answer threshold."""
+        return QuestionAnswerer(self.store, self.reader, threshold, self.top_k, self.rank_penalty,
+                                self.early_exit_score)
+
+    def _read(self, question: str, passages: list[Passage]) -> ReaderOutput:
+        """Read the best-ranked passage alone first; read the others only when it is not convincing."""
+        if len(passages) == 1 or self.early_exit_score >= 1.0:
+            return self.reader.run(question, passages, top_k=3)
+        first = self.reader.run(question, passages[:1], top_k=3)
+        if first.spans and first.spans[0].score >= self.early_exit_score:
+            return first
+        rest = self.reader.run(question, passages[1:], top_k=3)
+        shifted = [replace(span, passage_index=span.passage_index + 1) for span in rest.spans]
+        return merge_spans([*first.spans, *shifted], top_k=3)
 
     def _cite(self, span: AnswerSpan) -> Citation:
         text, sentences = self._document(span.document_id)

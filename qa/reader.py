@@ -19,11 +19,16 @@ CALIBRATION_FILE = "calibration.json"
 
 @dataclass(frozen=True)
 class Passage:
-    """Text to read; `start` is where `text` begins in its document (code points)."""
+    """Text to read; `start` is where `text` begins in its document (code points).
+
+    `prior` is added to every span margin (a log-odds bonus or penalty), e.g. a penalty for a lower
+    retrieval rank; 0 leaves the reader's own scores unchanged.
+    """
 
     document_id: str
     start: int
     text: str
+    prior: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -187,15 +192,12 @@ class Reader:
         if not passages:
             return ReaderOutput([], 1.0)
         encoding, starts, ends = self.logits(question, passages)
-        best: dict[tuple[str, int, int], AnswerSpan] = {}
-        for window in range(len(encoding["input_ids"])):
-            for span in self._window_spans(encoding, window, starts[window], ends[window], passages):
-                key = (span.document_id, span.start, span.end)
-                if key not in best or span.margin > best[key].margin:
-                    best[key] = span
-        ranked = sorted(best.values(), key=lambda span: -span.margin)[:top_k]
-        no_answer = 1.0 - ranked[0].score if ranked else 1.0
-        return ReaderOutput(ranked, no_answer)
+        spans = [
+            span
+            for window in range(len(encoding["input_ids"]))
+            for span in self._window_spans(encoding, window, starts[window], ends[window], passages)
+        ]
+        return merge_spans(spans, top_k)
 
     def _window_spans(
         self,
@@ -228,7 +230,7 @@ class Reader:
                 char_start, char_end = offsets[s][0], offsets[e][1]
                 if char_end <= char_start:
                     continue
-                margin = float(start_logits[s] + end_logits[e]) - null_logit
+                margin = float(start_logits[s] + end_logits[e]) - null_logit + passage.prior
                 spans.append(
                     AnswerSpan(
                         document_id=passage.document_id,
@@ -241,3 +243,14 @@ class Reader:
                     )
                 )
         return spans
+
+
+def merge_spans(spans: Sequence[AnswerSpan], top_k: int) -> ReaderOutput:
+    """Rank spans by margin, keeping the best copy of a span found in several windows or reads."""
+    best: dict[tuple[str, int, int], AnswerSpan] = {}
+    for span in spans:
+        key = (span.document_id, span.start, span.end)
+        if key not in best or span.margin > best[key].margin:
+            best[key] = span
+    ranked = sorted(best.values(), key=lambda span: -span.margin)[:top_k]
+    return ReaderOutput(ranked, 1.0 - ranked[0].score if ranked else 1.0)

@@ -51,3 +51,39 @@ def test_a_wrong_citation_raises() -> None:
         verify(Citation("d", 6, 10, "gamm", Evidence(0, 17, text)), text)
     with pytest.raises(CitationMismatchError):
         verify(Citation("d", 6, 10, "beta", Evidence(0, 5, "Alpha!")), text)
+
+
+def _inside_top_hit(answerer: QuestionAnswerer, question: str, start: int, end: int) -> bool:
+    top = answerer.store.search(question, k=1)[0]
+    return top.start <= start and end <= top.end
+
+
+def test_early_exit_answers_from_the_top_passage_alone(store: PassageStore, reader: Reader) -> None:
+    store.add(make_document("Who is the lighthouse keeper of the island? Visitors often ask who the lighthouse "
+                            "keeper of the island is.", document_id="echo"))
+    store.add(make_document("Ambrose Quill keeps the island light.", document_id="answer"))
+    question = "Who is the lighthouse keeper of the island?"
+    assert store.search(question, k=1)[0].document_id == "echo"
+    hasty = QuestionAnswerer(store, reader, threshold=0.0, early_exit_score=0.0)
+    thorough = QuestionAnswerer(store, reader, threshold=0.0, early_exit_score=1.0)
+    assert hasty(question).citations[0].document_id == "echo"
+    assert thorough(question).answer == "Ambrose Quill"
+
+
+def test_a_heavy_rank_penalty_keeps_the_answer_in_the_top_passage(store: PassageStore, reader: Reader,
+                                                                   article_text: str) -> None:
+    store.add(make_document(article_text, document_id="bakhmut"))
+    for question in ("Who is the head of the Wagner group?", "Where did Ukrainian forces advance?"):
+        penalised = QuestionAnswerer(store, reader, threshold=0.0, rank_penalty=100.0)
+        citation = penalised(question).citations[0]
+        assert _inside_top_hit(penalised, question, citation.start, citation.end)
+
+
+def test_early_exit_and_rank_penalty_are_validated(store: PassageStore, reader: Reader) -> None:
+    with pytest.raises(ValueError, match="rank_penalty"):
+        QuestionAnswerer(store, reader, rank_penalty=-1.0)
+    with pytest.raises(ValueError, match="early_exit_score"):
+        QuestionAnswerer(store, reader, early_exit_score=1.5)
+    answerer = QuestionAnswerer(store, reader, 0.5, 4, rank_penalty=0.5, early_exit_score=0.8)
+    copy = answerer.with_threshold(0.1)
+    assert (copy.threshold, copy.top_k, copy.rank_penalty, copy.early_exit_score) == (0.1, 4, 0.5, 0.8)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.reader import Calibration, Passage, Reader, resolve_dtype
+from qa.reader import AnswerSpan, Calibration, Passage, Reader, merge_spans, resolve_dtype
 
 STORY = "The lighthouse keeper on the island is named Ambrose Quill. He has lived there since 1987."
 
@@ -75,3 +75,23 @@ def test_validation_and_calibration() -> None:
 def test_empty_question_is_rejected(reader: Reader) -> None:
     with pytest.raises(ValueError):
         reader.run("  ", [Passage("d", 0, STORY)])
+
+
+def test_a_passage_prior_shifts_every_margin_by_exactly_that_much(reader: Reader) -> None:
+    plain = reader.run("Who is the lighthouse keeper?", [Passage("d", 0, STORY)], top_k=3)
+    penalised = reader.run("Who is the lighthouse keeper?", [Passage("d", 0, STORY, prior=-2.0)], top_k=3)
+    assert [s.text for s in penalised.spans] == [s.text for s in plain.spans]
+    for before, after in zip(plain.spans, penalised.spans, strict=True):
+        assert after.margin == pytest.approx(before.margin - 2.0, abs=1e-4)
+        assert after.score < before.score
+
+
+def test_merge_spans_keeps_the_best_copy_and_ranks_by_margin() -> None:
+    # Plain data, no model: merge_spans is pure bookkeeping over spans from separate reads.
+    low = AnswerSpan("d", 0, 5, "Alpha", 0.4, 1.0, 0)
+    same_higher = AnswerSpan("d", 0, 5, "Alpha", 0.6, 2.0, 1)
+    other = AnswerSpan("d", 6, 10, "beta", 0.5, 1.5, 1)
+    merged = merge_spans([low, other, same_higher], top_k=5)
+    assert merged.spans == [same_higher, other]
+    assert merged.no_answer_score == pytest.approx(0.4)
+    assert merge_spans([], top_k=5).spans == []
