@@ -21,7 +21,12 @@ from index.embed import Embedder
 from index.lexical import LexicalIndex
 
 SCHEMA_VERSION = 1
-RRF_K = 60
+# Reciprocal rank fusion: score = sum of weight / (RRF_K + rank). Measured on SQuAD v1.1 dev 25-48
+# (4,874 questions, each article one document): K 60 with equal weights gave recall@1/5 0.744 / 0.941,
+# K 10 with BM25 weighted 1.5 gives 0.772 / 0.952 (BM25 alone 0.789 / 0.930, dense alone 0.636 / 0.887).
+RRF_K = 10
+DENSE_WEIGHT = 1.0
+LEXICAL_WEIGHT = 1.5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -462,9 +467,9 @@ class PassageStore:
         self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]], k: int
     ) -> list[SearchHit]:
         fused: dict[int, float] = {}
-        for ranking in (dense, lexical):
+        for weight, ranking in ((DENSE_WEIGHT, dense), (LEXICAL_WEIGHT, lexical)):
             for rank, (chunk_id, _) in enumerate(ranking):
-                fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
+                fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (RRF_K + rank + 1)
         dense_scores, lexical_scores = dict(dense), dict(lexical)
         best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
         if not best:
