@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from fastapi import Request
-from starlette.concurrency import run_in_threadpool
+import anyio
+from fastapi import FastAPI, Request
 
 from api.errors import ApiError
 from api.schemas import ChatMessage
@@ -36,12 +36,25 @@ def check_documents(services: Services, document_ids: Sequence[str] | None) -> l
     return list(document_ids)
 
 
+def answer_limiter(app: FastAPI) -> anyio.CapacityLimiter:
+    """At most `answer_workers` questions in worker threads; the rest wait on the event loop.
+
+    The reader runs one forward pass at a time, so more threads only add memory (each holds its own
+    activations and allocator arenas) and CPU oversubscription, not throughput.
+    """
+    limiter: anyio.CapacityLimiter | None = getattr(app.state, "answer_limiter", None)
+    if limiter is None:  # created inside the event loop, on first use
+        limiter = app.state.answer_limiter = anyio.CapacityLimiter(app.state.settings.answer_workers)
+    return limiter
+
+
 async def answer_question(request: Request, services: Services, question: str,
                           document_ids: Sequence[str] | None, top_k: int | None = None) -> Answer:
     question = check_question(question, services.settings.max_question_chars)
     wanted = check_documents(services, document_ids)
     started = time.perf_counter()
-    answer = await run_in_threadpool(services.answerer.run, question, wanted, top_k)
+    limiter = answer_limiter(request.app)
+    answer = await anyio.to_thread.run_sync(services.answerer.run, question, wanted, top_k, limiter=limiter)
     request.app.state.metrics.observe_answer(time.perf_counter() - started, answer.answer is not None)
     return answer
 
