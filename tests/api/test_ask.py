@@ -39,12 +39,7 @@ def test_the_example_question_cites_prigozhin(server) -> None:
     assert_citations_exact(server, body)
 
 
-KNOWN_MISSES = {"d05": "the reader answers 'air strikes' (F1 0.2); tracked with the reader's training"}
-CASES = [pytest.param(c, marks=pytest.mark.xfail(reason=KNOWN_MISSES[c["id"]], strict=False))
-         if c["id"] in KNOWN_MISSES else c for c in SEED]
-
-
-@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in SEED])
+@pytest.mark.parametrize("case", SEED, ids=[c["id"] for c in SEED])
 def test_seed_questions(server, case: dict) -> None:
     with server.client() as client:
         response = client.post("/v1/ask", json={"question": case["question"], "document_ids": [DEFAULT_ID]})
