@@ -128,11 +128,7 @@ def main() -> None:
     threads = torch.get_num_threads()
     settings = Settings()
     reader = Reader(settings.reader_path, dtype="fp32")
-    documents, questions = load_articles(args.file)
-    if args.max_articles:
-        documents = documents[:args.max_articles]
-        kept = {document[0] for document in documents}
-        questions = [question for question in questions if question.document_id in kept]
+    documents, questions = load_articles(args.file, args.max_articles or None)
     squad = compare(args.file.name, documents, sample(questions, args.questions), settings, reader, threads)
     document, seed_questions = seed_set()
     seed_documents = [(document.id, document.title or document.id, document.text)]

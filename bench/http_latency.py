@@ -113,11 +113,7 @@ def server(data_dir: str) -> Iterator[tuple[str, subprocess.Popen[bytes], float]
 
 def articles_store(data_dir: str, squad_file: Path, max_articles: int) -> tuple[int, list[str]]:
     """Ingest the articles of a SQuAD file (all, or the first N) with `citeqa ingest`; (articles, questions)."""
-    documents, questions = load_articles(squad_file)
-    if max_articles:
-        documents = documents[:max_articles]
-        kept = {document[0] for document in documents}
-        questions = [question for question in questions if question.document_id in kept]
+    documents, questions = load_articles(squad_file, max_articles or None)
     with tempfile.TemporaryDirectory() as texts:
         for document_id, _, text in documents:
             (Path(texts) / f"{document_id}.txt").write_text(text, encoding="utf-8")

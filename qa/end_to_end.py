@@ -27,9 +27,10 @@ class ArticleQuestion:
     spans: list[tuple[int, int]]
 
 
-def load_articles(path: Path) -> tuple[list[tuple[str, str, str]], list[ArticleQuestion]]:
-    """(documents as (id, title, text), questions) with paragraphs joined by a blank line."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
+def load_articles(path: Path, max_articles: int | None = None) -> tuple[list[tuple[str, str, str]],
+                                                                      list[ArticleQuestion]]:
+    """(documents as (id, title, text), questions) with paragraphs joined by a blank line; the first N articles."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))["data"][:max_articles]
     documents, questions = [], []
     for article in data:
         document_id = slugify(article["title"])
