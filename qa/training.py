@@ -194,6 +194,34 @@ def collate(
     }
 
 
+FIT_TO_BUDGET_AT = (50, 300, 1000)  # steps into a run at which a time budget re-fits the schedule
+BUDGET_MARGIN = 0.97
+
+
+@dataclass
+class StepPlan:
+    """Linear warm-up then linear decay to zero at `total`; `fit` shrinks it to a time budget.
+
+    Shrinking the schedule instead of stopping mid-way means a budget-limited run still ends with
+    its learning rate decayed to zero, which is what makes its last weights the good ones.
+    """
+
+    total: int
+    warmup: int
+    ceiling: int
+
+    def learning_rate_factor(self, step: int) -> float:
+        if step < self.warmup:
+            return step / max(1, self.warmup)
+        return max(0.0, (self.total - step) / max(1, self.total - self.warmup))
+
+    def fit(self, step: int, steps_per_second: float, seconds_left: float) -> None:
+        """End the schedule at the last step that fits in the time left (never past the plan)."""
+        reachable = step + int(max(0.0, seconds_left) * steps_per_second * BUDGET_MARGIN)
+        self.total = max(step + 1, min(self.ceiling, reachable))
+        self.warmup = min(self.warmup, self.total // 10)
+
+
 def pick_device(requested: str) -> torch.device:
     """Use CUDA when present unless told otherwise."""
     if requested == "auto":
@@ -203,7 +231,7 @@ def pick_device(requested: str) -> torch.device:
 
 def train_reader(config: TrainConfig) -> Path:
     """Run (or resume) training and write the final fp16 reader into output_dir/final."""
-    from transformers import AutoTokenizer, BertForQuestionAnswering, get_linear_schedule_with_warmup
+    from transformers import AutoTokenizer, BertForQuestionAnswering
 
     random.seed(config.seed)
     torch.manual_seed(config.seed)
@@ -227,7 +255,8 @@ def train_reader(config: TrainConfig) -> Path:
     total_steps = int(len(schedule) * config.epochs / epochs_whole)
     schedule = schedule[:total_steps]
 
-    model = BertForQuestionAnswering.from_pretrained(str(config.base_model))
+    # fp32 master weights even when the source folder holds fp16 (newer transformers keep the file's dtype)
+    model = BertForQuestionAnswering.from_pretrained(str(config.base_model), dtype=torch.float32)
     if config.freeze_word_embeddings:
         model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     model.to(device)  # type: ignore[arg-type]
@@ -240,9 +269,8 @@ def train_reader(config: TrainConfig) -> Path:
         [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=config.learning_rate,
     )
-    scheduler = get_linear_schedule_with_warmup(
-        optimizer, int(total_steps * config.warmup_ratio), total_steps
-    )
+    plan = StepPlan(total_steps, int(total_steps * config.warmup_ratio), ceiling=total_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, plan.learning_rate_factor)
     step = 0
     resume = config.resume or (output_dir / "checkpoint.pt" if (output_dir / "checkpoint.pt").exists() else None)
     if resume:
@@ -251,7 +279,8 @@ def train_reader(config: TrainConfig) -> Path:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step = state["step"]
-        log.info("resumed from %s at step %d/%d", resume, step, total_steps)
+        plan.total = state.get("total_steps", plan.total)
+        log.info("resumed from %s at step %d/%d", resume, step, plan.total)
 
     model.train()
     use_bf16 = config.bf16 and device.type in ("cpu", "cuda")
@@ -259,7 +288,9 @@ def train_reader(config: TrainConfig) -> Path:
     run_started = time.monotonic()
     seen, running_loss = 0, 0.0
     budget = config.time_budget_minutes * 60 if config.time_budget_minutes else None
-    while step < total_steps:
+    first_step = step
+    last_fit = (step, run_started)
+    while step < plan.total:
         batch = {k: v.to(device) for k, v in collate(features, schedule[step], tokenizer.pad_token_id).items()}
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
             loss = model(**batch).loss
@@ -275,17 +306,23 @@ def train_reader(config: TrainConfig) -> Path:
             elapsed = time.monotonic() - run_started
             log.info(
                 "step %d/%d loss %.3f lr %.2e %.1f features/s",
-                step, total_steps, running_loss / 50, scheduler.get_last_lr()[0], seen / elapsed,
+                step, plan.total, running_loss / 50, scheduler.get_last_lr()[0], seen / elapsed,
             )
             running_loss = 0.0
+        if budget is not None and step - first_step in FIT_TO_BUDGET_AT:
+            # the rate since the last fit, not since the start: the first steps include warm-up costs
+            now = time.monotonic()
+            plan.fit(step, (step - last_fit[0]) / (now - last_fit[1]), budget - (now - run_started))
+            last_fit = (step, now)
+            log.info("time budget: schedule now ends at step %d", plan.total)
         out_of_time = budget is not None and time.monotonic() - run_started > budget
         if time.monotonic() - last_checkpoint > config.checkpoint_minutes * 60 or out_of_time:
-            _save_checkpoint(output_dir, model, optimizer, scheduler, step, total_steps, config, tokenizer)
+            _save_checkpoint(output_dir, model, optimizer, scheduler, step, plan.total, config, tokenizer)
             last_checkpoint = time.monotonic()
         if out_of_time:
-            log.info("time budget reached at step %d/%d", step, total_steps)
+            log.info("time budget reached at step %d/%d", step, plan.total)
             break
-    _save_checkpoint(output_dir, model, optimizer, scheduler, step, total_steps, config, tokenizer)
+    _save_checkpoint(output_dir, model, optimizer, scheduler, step, plan.total, config, tokenizer)
     return output_dir / "latest"
 
 
@@ -302,7 +339,7 @@ def _save_checkpoint(
     temporary = output_dir / "checkpoint.pt.tmp"
     torch.save(
         {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-         "scheduler": scheduler.state_dict(), "step": step},
+         "scheduler": scheduler.state_dict(), "step": step, "total_steps": total_steps},
         temporary,
     )
     os.replace(temporary, output_dir / "checkpoint.pt")
