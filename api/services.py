@@ -61,7 +61,8 @@ def open_store(settings: Settings) -> PassageStore:
 def build_answerer(settings: Settings, store: PassageStore, reader: Reader) -> QuestionAnswerer:
     """The question-answering pipeline as the settings describe it."""
     return QuestionAnswerer(store, reader, threshold=settings.no_answer_threshold, top_k=settings.top_k,
-                            rank_penalty=settings.rank_penalty, early_exit_score=settings.early_exit_score)
+                            rank_penalty=settings.rank_penalty, early_exit_score=settings.early_exit_score,
+                            read_context_chars=settings.read_context_chars)
 
 
 def build_services(settings: Settings) -> Services:

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # read all). Chosen on SQuAD v1.1 dev 25-48 candidates: +1 F1, and 42% fewer passages read (README).
     rank_penalty: float = Field(default=1.0, ge=0.0)
     early_exit_score: float = Field(default=0.7, ge=0.0, le=1.0)
+    # The reader sees each retrieved chunk widened by whole sentences of its paragraph, up to this many
+    # characters on each side (0: the chunk alone).
+    read_context_chars: int = Field(default=0, ge=0, le=5000)
     answer_workers: int = Field(default=2, ge=1, le=64)  # questions worked on at once by the server
     ingest_default_corpus: bool = True
     inference_dtype: str = Field(default="auto", pattern="^(auto|bf16|fp32)$")

@@ -57,6 +57,7 @@ class QuestionAnswerer:
         top_k: int = 5,
         rank_penalty: float = 0.0,
         early_exit_score: float = 1.0,
+        read_context_chars: int = 0,
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError("threshold must be in [0, 1]")
@@ -66,12 +67,15 @@ class QuestionAnswerer:
             raise ValueError("rank_penalty must not be negative")
         if not 0.0 <= early_exit_score <= 1.0:
             raise ValueError("early_exit_score must be in [0, 1] (1 reads every passage)")
+        if read_context_chars < 0:
+            raise ValueError("read_context_chars must not be negative")
         self.store = store
         self.reader = reader
         self.threshold = threshold
         self.top_k = top_k
         self.rank_penalty = rank_penalty
         self.early_exit_score = early_exit_score
+        self.read_context_chars = read_context_chars
         self._sentences: dict[tuple[int, str], tuple[str, list[Span]]] = {}
         self._cache_lock = threading.Lock()
 
@@ -93,8 +97,7 @@ class QuestionAnswerer:
         hits = self.store.search(question, k=top_k or self.top_k, document_ids=document_ids)
         if not hits:
             return Answer(question, None, 0.0, [])
-        passages = [Passage(hit.document_id, hit.start, hit.text, -self.rank_penalty * math.log1p(rank))
-                    for rank, hit in enumerate(hits)]
+        passages = [self._passage(hit.document_id, hit.start, hit.end, rank) for rank, hit in enumerate(hits)]
         output = self._read(question, passages)
         if not output.spans:
             return Answer(question, None, 0.0, [self._passage_citation(hits[0].document_id,
@@ -109,7 +112,14 @@ class QuestionAnswerer:
     def with_threshold(self, threshold: float) -> QuestionAnswerer:
         """The same pipeline (store, reader, settings) with another no-answer threshold."""
         return QuestionAnswerer(self.store, self.reader, threshold, self.top_k, self.rank_penalty,
-                                self.early_exit_score)
+                                self.early_exit_score, self.read_context_chars)
+
+    def _passage(self, document_id: str, start: int, end: int, rank: int) -> Passage:
+        """The retrieved chunk, widened by whole neighbouring sentences of its paragraph for the reader."""
+        text, sentences = self._document(document_id)
+        if self.read_context_chars:
+            start, end = widen(text, sentences, start, end, self.read_context_chars)
+        return Passage(document_id, start, text[start:end], -self.rank_penalty * math.log1p(rank))
 
     def _read(self, question: str, passages: list[Passage]) -> ReaderOutput:
         """Read the best-ranked passage alone first; read the others only when it is not convincing."""
@@ -155,6 +165,26 @@ class QuestionAnswerer:
             return Evidence(start, end, text[start:end])
         first, last = covering[0].start, covering[-1].end
         return Evidence(first, last, text[first:last])
+
+
+def widen(text: str, sentences: Sequence[Span], start: int, end: int, budget: int) -> tuple[int, int]:
+    """Grow [start, end) by whole sentences on each side, up to `budget` characters per side.
+
+    Retrieval works best on short chunks, the reader on more context: this gives it the sentences
+    around a chunk, but never across a blank line, where a new paragraph (and topic) begins.
+    """
+    before = [s for s in sentences if s.end <= start]
+    new_start = start
+    for sentence in reversed(before):
+        if start - sentence.start > budget or "\n\n" in text[sentence.start : new_start]:
+            break
+        new_start = sentence.start
+    new_end = end
+    for sentence in (s for s in sentences if s.start >= end):
+        if sentence.end - end > budget or "\n\n" in text[new_end : sentence.end]:
+            break
+        new_end = sentence.end
+    return new_start, new_end
 
 
 def verify(citation: Citation, document_text: str) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from index.chunk import Span
 from index.documents import make_document
 from index.store import PassageStore, UnknownDocumentError
-from qa.pipeline import Citation, CitationMismatchError, Evidence, QuestionAnswerer, verify
+from qa.pipeline import Citation, CitationMismatchError, Evidence, QuestionAnswerer, verify, widen
 from qa.reader import Reader
 
 
@@ -84,6 +85,44 @@ def test_early_exit_and_rank_penalty_are_validated(store: PassageStore, reader: 
         QuestionAnswerer(store, reader, rank_penalty=-1.0)
     with pytest.raises(ValueError, match="early_exit_score"):
         QuestionAnswerer(store, reader, early_exit_score=1.5)
-    answerer = QuestionAnswerer(store, reader, 0.5, 4, rank_penalty=0.5, early_exit_score=0.8)
+    with pytest.raises(ValueError, match="read_context_chars"):
+        QuestionAnswerer(store, reader, read_context_chars=-1)
+    answerer = QuestionAnswerer(store, reader, 0.5, 4, rank_penalty=0.5, early_exit_score=0.8,
+                                read_context_chars=120)
     copy = answerer.with_threshold(0.1)
-    assert (copy.threshold, copy.top_k, copy.rank_penalty, copy.early_exit_score) == (0.1, 4, 0.5, 0.8)
+    assert (copy.threshold, copy.top_k, copy.rank_penalty, copy.early_exit_score, copy.read_context_chars) == (
+        0.1, 4, 0.5, 0.8, 120)
+
+
+# widen() is pure offset arithmetic over sentence spans, so these use hand-made spans, no models.
+WIDEN_TEXT = "One a. Two bb. Three ccc. Four.\n\nFive e. Six ff."
+
+
+def _sentence_spans(text: str) -> list[Span]:
+    spans, start = [], 0
+    for index, char in enumerate(text):
+        if char == ".":
+            spans.append(Span(start, index + 1))
+            start = index + 1
+            while start < len(text) and text[start].isspace():
+                start += 1
+    return spans
+
+
+def test_widen_adds_whole_sentences_within_the_budget() -> None:
+    sentences = _sentence_spans(WIDEN_TEXT)
+    chunk = sentences[2]  # "Three ccc."
+    start, end = widen(WIDEN_TEXT, sentences, chunk.start, chunk.end, budget=8)
+    assert WIDEN_TEXT[start:end] == "Two bb. Three ccc. Four."
+    start, end = widen(WIDEN_TEXT, sentences, chunk.start, chunk.end, budget=100)
+    assert WIDEN_TEXT[start:end] == "One a. Two bb. Three ccc. Four."  # stops at the blank line
+    assert widen(WIDEN_TEXT, sentences, chunk.start, chunk.end, budget=0) == (chunk.start, chunk.end)
+
+
+def test_the_reader_sees_the_widened_passage_but_citations_stay_exact(store: PassageStore, reader: Reader,
+                                                                      article_text: str) -> None:
+    store.add(make_document(article_text, document_id="bakhmut"))
+    answerer = QuestionAnswerer(store, reader, threshold=0.0, read_context_chars=300)
+    answer = answerer("Who is the head of the Wagner group?")
+    citation = answer.citations[0]
+    assert answer.answer == citation.text == article_text[citation.start : citation.end]
