@@ -97,7 +97,7 @@ class QuestionAnswerer:
         hits = self.store.search(question, k=top_k or self.top_k, document_ids=document_ids)
         if not hits:
             return Answer(question, None, 0.0, [])
-        passages = [self._passage(hit.document_id, hit.start, hit.end, rank) for rank, hit in enumerate(hits)]
+        passages = self._passages([(hit.document_id, hit.start, hit.end) for hit in hits])
         output = self._read(question, passages)
         if not output.spans:
             return Answer(question, None, 0.0, [self._passage_citation(hits[0].document_id,
@@ -114,12 +114,19 @@ class QuestionAnswerer:
         return QuestionAnswerer(self.store, self.reader, threshold, self.top_k, self.rank_penalty,
                                 self.early_exit_score, self.read_context_chars)
 
-    def _passage(self, document_id: str, start: int, end: int, rank: int) -> Passage:
-        """The retrieved chunk, widened by whole neighbouring sentences of its paragraph for the reader."""
-        text, sentences = self._document(document_id)
-        if self.read_context_chars:
-            start, end = widen(text, sentences, start, end, self.read_context_chars)
-        return Passage(document_id, start, text[start:end], -self.rank_penalty * math.log1p(rank))
+    def _passages(self, ranges: list[tuple[str, int, int]]) -> list[Passage]:
+        """The retrieved chunks in rank order, each widened by whole sentences of its paragraph.
+
+        Overlapping widened passages are each read in full: merging them into one long passage was
+        measured worse (the same spans found from two passages agree, and merge_spans keeps one).
+        """
+        passages = []
+        for rank, (document_id, start, end) in enumerate(ranges):
+            text, sentences = self._document(document_id)
+            if self.read_context_chars:
+                start, end = widen(text, sentences, start, end, self.read_context_chars)
+            passages.append(Passage(document_id, start, text[start:end], -self.rank_penalty * math.log1p(rank)))
+        return passages
 
     def _read(self, question: str, passages: list[Passage]) -> ReaderOutput:
         """Read the best-ranked passage alone first; read the others only when it is not convincing."""
