@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from index.chunk import Span
-from index.store import PassageStore, UnknownDocumentError
+from index.store import PassageStore, SearchHit, UnknownDocumentError
 from qa.reader import AnswerSpan, Passage, Reader, ReaderOutput, merge_spans
 
 
@@ -97,7 +97,7 @@ class QuestionAnswerer:
         hits = self.store.search(question, k=top_k or self.top_k, document_ids=document_ids)
         if not hits:
             return Answer(question, None, 0.0, [])
-        passages = self._passages([(hit.document_id, hit.start, hit.end) for hit in hits])
+        passages = self._passages(hits)
         output = self._read(question, passages)
         if not output.spans:
             return Answer(question, None, 0.0, [self._passage_citation(hits[0].document_id,
@@ -114,18 +114,20 @@ class QuestionAnswerer:
         return QuestionAnswerer(self.store, self.reader, threshold, self.top_k, self.rank_penalty,
                                 self.early_exit_score, self.read_context_chars)
 
-    def _passages(self, ranges: list[tuple[str, int, int]]) -> list[Passage]:
-        """The retrieved chunks in rank order, each widened by whole sentences of its paragraph.
+    def _passages(self, hits: Sequence[SearchHit]) -> list[Passage]:
+        """The retrieved chunks in rank order, each widened by whole sentences of its paragraph if set.
 
         Overlapping widened passages are each read in full: merging them into one long passage was
         measured worse (the same spans found from two passages agree, and merge_spans keeps one).
         """
         passages = []
-        for rank, (document_id, start, end) in enumerate(ranges):
-            text, sentences = self._document(document_id)
+        for rank, hit in enumerate(hits):
+            start, text = hit.start, hit.text
             if self.read_context_chars:
-                start, end = widen(text, sentences, start, end, self.read_context_chars)
-            passages.append(Passage(document_id, start, text[start:end], -self.rank_penalty * math.log1p(rank)))
+                document_text, sentences = self._document(hit.document_id)
+                start, end = widen(document_text, sentences, hit.start, hit.end, self.read_context_chars)
+                text = document_text[start:end]
+            passages.append(Passage(hit.document_id, start, text, -self.rank_penalty * math.log1p(rank)))
         return passages
 
     def _read(self, question: str, passages: list[Passage]) -> ReaderOutput:

@@ -126,4 +126,3 @@ def test_the_reader_sees_the_widened_passage_but_citations_stay_exact(store: Pas
     answer = answerer("Who is the head of the Wagner group?")
     citation = answer.citations[0]
     assert answer.answer == citation.text == article_text[citation.start : citation.end]
-
