@@ -102,20 +102,58 @@ def _sentences_in(text: str, paragraph: Span) -> list[Span]:
 def chunk_sentences(
     text: str, sentences: Sequence[Span], token_counts: Sequence[int], max_tokens: int
 ) -> list[Chunk]:
-    """Group whole sentences into chunks of at most max_tokens, overlapping by one sentence."""
-    chunks: list[Chunk] = []
+    """Group whole sentences into chunks of at most max_tokens that keep paragraphs whole where they fit.
+
+    Short paragraphs are packed together; a paragraph over the budget is split into runs of sentences
+    that overlap by one sentence; no chunk holds part of one paragraph and part of another, so the
+    reader never sees a paragraph cut off by the start of the next one.
+    """
+    bounds: list[tuple[int, int]] = []
+    pending: tuple[int, int] | None = None
+    pending_tokens = 0
+    for first, last in paragraph_ranges(text, sentences):
+        tokens = sum(token_counts[first : last + 1])
+        if pending is not None and pending_tokens + tokens <= max_tokens:
+            pending, pending_tokens = (pending[0], last), pending_tokens + tokens
+            continue
+        if pending is not None:
+            bounds.append(pending)
+            pending = None
+        if tokens <= max_tokens:
+            pending, pending_tokens = (first, last), tokens
+        else:
+            bounds.extend(_sentence_runs(token_counts, first, last, max_tokens))
+    if pending is not None:
+        bounds.append(pending)
+    return [Chunk(index, sentences[first].start, sentences[last].end,
+                  text[sentences[first].start : sentences[last].end], first, last)
+            for index, (first, last) in enumerate(bounds)]
+
+
+def paragraph_ranges(text: str, sentences: Sequence[Span]) -> list[tuple[int, int]]:
+    """Inclusive sentence index ranges of each paragraph (a blank line between two sentences splits)."""
+    ranges: list[tuple[int, int]] = []
     first = 0
-    while first < len(sentences):
-        last, used = first, token_counts[first]
-        while last + 1 < len(sentences) and used + token_counts[last + 1] <= max_tokens:
-            last += 1
-            used += token_counts[last]
-        start, end = sentences[first].start, sentences[last].end
-        chunks.append(Chunk(len(chunks), start, end, text[start:end], first, last))
-        if last + 1 >= len(sentences):
-            break
-        first = last if last > first else last + 1
-    return chunks
+    for index in range(1, len(sentences) + 1):
+        if index == len(sentences) or PARAGRAPH_BREAK.search(text, sentences[index - 1].end,
+                                                            sentences[index].start):
+            ranges.append((first, index - 1))
+            first = index
+    return ranges if sentences else []
+
+
+def _sentence_runs(token_counts: Sequence[int], first: int, last: int, max_tokens: int) -> list[tuple[int, int]]:
+    """Runs of sentences first..last within the budget, each overlapping the previous by one sentence."""
+    runs: list[tuple[int, int]] = []
+    while True:
+        end, used = first, token_counts[first]
+        while end + 1 <= last and used + token_counts[end + 1] <= max_tokens:
+            end += 1
+            used += token_counts[end]
+        runs.append((first, end))
+        if end >= last:
+            return runs
+        first = end if end > first else end + 1
 
 
 class Chunker:

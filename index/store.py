@@ -145,6 +145,7 @@ class PassageStore:
             "embedding_dimension": self.embedder.dimension,
             "chunk_tokens": self.chunk_tokens,
             "chunk_overlap_sentences": 1,
+            "chunk_layout": "whole-paragraphs",
             "sentence_splitter": "pysbd-en",
         }
 

@@ -59,6 +59,21 @@ def test_chunks_respect_budget_and_overlap_by_one_sentence() -> None:
     assert chunks[-1].last_sentence == 39
 
 
+def test_chunks_never_join_part_of_one_paragraph_to_another() -> None:
+    long_paragraph = " ".join(f"Long paragraph sentence {i} is here." for i in range(12))
+    text = "Short one. Still short.\n\nAnother short one.\n\n" + long_paragraph + "\n\nTail paragraph."
+    sentences = split_sentences(text)
+    counts = [len(text[s.start:s.end].split()) for s in sentences]
+    chunks = chunk_sentences(text, sentences, counts, max_tokens=20)
+    paragraphs = [(0, 1), (2, 2), (3, 14), (15, 15)]
+    for chunk in chunks:
+        inside = [p for p in paragraphs if p[0] <= chunk.last_sentence and chunk.first_sentence <= p[1]]
+        whole = all(chunk.first_sentence <= p[0] and p[1] <= chunk.last_sentence for p in inside)
+        assert len(inside) == 1 or whole, f"chunk {chunk.index} cuts a paragraph and joins it to another"
+    assert (chunks[0].first_sentence, chunks[0].last_sentence) == (0, 2)  # two short paragraphs packed
+    assert (chunks[-1].first_sentence, chunks[-1].last_sentence) == (15, 15)
+
+
 def test_overlong_sentence_is_its_own_chunk() -> None:
     text = "Short one. " + "word " * 300 + "end. Another short one."
     sentences = split_sentences(text)
