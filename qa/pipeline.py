@@ -7,7 +7,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from index.chunk import Span
+from index.chunk import PARAGRAPH_BREAK, Span
 from index.store import PassageStore, SearchHit, UnknownDocumentError
 from qa.reader import AnswerSpan, Passage, Reader, ReaderOutput, merge_spans
 
@@ -185,12 +185,12 @@ def widen(text: str, sentences: Sequence[Span], start: int, end: int, budget: in
     before = [s for s in sentences if s.end <= start]
     new_start = start
     for sentence in reversed(before):
-        if start - sentence.start > budget or "\n\n" in text[sentence.start : new_start]:
+        if start - sentence.start > budget or PARAGRAPH_BREAK.search(text, sentence.start, new_start):
             break
         new_start = sentence.start
     new_end = end
     for sentence in (s for s in sentences if s.start >= end):
-        if sentence.end - end > budget or "\n\n" in text[new_end : sentence.end]:
+        if sentence.end - end > budget or PARAGRAPH_BREAK.search(text, new_end, sentence.end):
             break
         new_end = sentence.end
     return new_start, new_end

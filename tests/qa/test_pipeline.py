@@ -119,6 +119,13 @@ def test_widen_adds_whole_sentences_within_the_budget() -> None:
     assert widen(WIDEN_TEXT, sentences, chunk.start, chunk.end, budget=0) == (chunk.start, chunk.end)
 
 
+def test_widen_stops_at_any_blank_line_the_chunker_splits_paragraphs_at() -> None:
+    text = WIDEN_TEXT.replace("\n\n", "\r\n \r\n")  # Windows line ends, a stray space on the blank line
+    sentences = _sentence_spans(text)
+    start, end = widen(text, sentences, sentences[2].start, sentences[2].end, budget=100)
+    assert text[start:end] == "One a. Two bb. Three ccc. Four."
+
+
 def test_the_reader_sees_the_widened_passage_but_citations_stay_exact(store: PassageStore, reader: Reader,
                                                                       article_text: str) -> None:
     store.add(make_document(article_text, document_id="bakhmut"))
