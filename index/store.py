@@ -172,7 +172,7 @@ class PassageStore:
             )
             raise StoreMismatchError(
                 f"the store in {self.data_dir} was built with other settings ({differences}). "
-                f"Rebuild it with `citeqa index rebuild`, or point CITEQA_DATA_DIR to a new folder."
+                f"Rebuild it with `citeqa rebuild`, or point CITEQA_DATA_DIR to a new folder."
             )
         self._refresh_derived()
         return self

@@ -63,7 +63,7 @@ def test_reopen_keeps_everything(tmp_path: Path, embedder: Embedder) -> None:
 
 def test_other_settings_fail_with_rebuild_hint(tmp_path: Path, embedder: Embedder) -> None:
     PassageStore(tmp_path, embedder, chunk_tokens=160).open().close()
-    with pytest.raises(StoreMismatchError, match="rebuild"):
+    with pytest.raises(StoreMismatchError, match="`citeqa rebuild`"):  # the command the CLI really has
         PassageStore(tmp_path, embedder, chunk_tokens=64).open()
 
 
