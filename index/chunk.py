@@ -139,7 +139,7 @@ def paragraph_ranges(text: str, sentences: Sequence[Span]) -> list[tuple[int, in
                                                             sentences[index].start):
             ranges.append((first, index - 1))
             first = index
-    return ranges if sentences else []
+    return ranges
 
 
 def _sentence_runs(token_counts: Sequence[int], first: int, last: int, max_tokens: int) -> list[tuple[int, int]]:
