@@ -196,13 +196,25 @@ def rebuild() -> None:
     console.print(f"rebuilt {store.counts()[0]} documents")
 
 
+NEGATIVE_HELP = {  # odds, per question with an answer, of adding each kind of "no answer" example
+    "sibling": "odds of a random other paragraph of the article as a no-answer example",
+    "retrieved": "odds of the other paragraph BM25 ranks first for the question, as a no-answer example",
+    "answer_removed": "odds of the question's own paragraph without the sentences holding the answer",
+    "entity_swapped": "odds of the question with a name or number swapped for one its paragraph lacks",
+}
+
+
 @app.command("train-reader")
 @friendly
 def train_reader(
     data: Annotated[Path, typer.Option(help="SQuAD v1.1-format training file (.json or .json.gz)")],
     output: Annotated[Path, typer.Option(help="folder for checkpoints and exported model")] = Path("runs/reader"),
     max_length: int = 256, stride: int = 128, batch_size: int = 24, learning_rate: float = 1e-4,
-    epochs: float = 1.0, max_examples: int | None = None, negative_ratio: float = 0.1,
+    epochs: float = 1.0, max_examples: int | None = None,
+    negative_ratio: Annotated[float, typer.Option(help=NEGATIVE_HELP["sibling"])] = 0.1,
+    retrieved_negative_ratio: Annotated[float, typer.Option(help=NEGATIVE_HELP["retrieved"])] = 0.0,
+    answer_removed_ratio: Annotated[float, typer.Option(help=NEGATIVE_HELP["answer_removed"])] = 0.0,
+    entity_swapped_ratio: Annotated[float, typer.Option(help=NEGATIVE_HELP["entity_swapped"])] = 0.0,
     skip_examples: Annotated[int, typer.Option(help="skip the first N shuffled examples (seen before)")] = 0,
     time_budget_minutes: float | None = None, seed: int = 13, device: str = "auto",
     bf16: Annotated[bool | None, typer.Option(help="bf16 autocast (default: where it runs natively)")] = None,
@@ -225,8 +237,9 @@ def train_reader(
     final = run_training(TrainConfig(
         data_path=data, output_dir=output, base_model=base, max_length=max_length, stride=stride,
         batch_size=batch_size, learning_rate=learning_rate, epochs=epochs, max_examples=max_examples,
-        negative_ratio=negative_ratio, skip_examples=skip_examples, time_budget_minutes=time_budget_minutes,
-        seed=seed, device=device,
+        negative_ratio=negative_ratio, retrieved_negative_ratio=retrieved_negative_ratio,
+        answer_removed_ratio=answer_removed_ratio, entity_swapped_ratio=entity_swapped_ratio,
+        skip_examples=skip_examples, time_budget_minutes=time_budget_minutes, seed=seed, device=device,
         bf16=use_bf16, resume=resume,
     ))
     console.print(f"exported {final}")
@@ -322,21 +335,24 @@ def calibrate_reader(
     data: Annotated[Path, typer.Option(help="SQuAD training file the reader was trained on")],
     reader: Annotated[Path, typer.Option(help="reader model folder to calibrate (calibration.json is written)")],
     skip: Annotated[int, typer.Option(help="examples the reader trained on (held-out ones follow)")] = 0,
-    count: int = 2000, negative_ratio: float = 0.1, seed: int = 13,
+    count: int = 2000, negative_ratio: float = 0.1, retrieved_negative_ratio: float = 0.0,
+    answer_removed_ratio: float = 0.0, entity_swapped_ratio: float = 0.0, seed: int = 13,
 ) -> None:
-    """Fit the score calibration (Platt scaling) on held-out training examples."""
+    """Fit the score calibration (Platt scaling) on held-out training examples (same negatives as training)."""
     from dataclasses import asdict
 
     from qa.evaluation import fit_calibration, held_out_questions, predict
     from qa.reader import CALIBRATION_FILE, Reader
+    from qa.training import NegativeMix
 
-    questions = held_out_questions(data, negative_ratio, seed, skip, count)
+    mix = NegativeMix(negative_ratio, retrieved_negative_ratio, answer_removed_ratio, entity_swapped_ratio)
+    questions = held_out_questions(data, mix, seed, skip, count)
     model = Reader(reader, dtype="fp32")
     with Progress(console=errors, transient=True) as progress:
         task = progress.add_task("reading", total=len(questions))
         predictions = predict(model, questions, lambda n: progress.update(task, completed=n))
     calibration = fit_calibration(predictions)
     record = {**asdict(calibration), "fitted_on": f"{len(questions)} held-out examples of {data.name} "
-              f"(after the first {skip}; negatives ratio {negative_ratio}, seed {seed})"}
+              f"(after the first {skip}; negatives: {mix.describe()}; seed {seed})"}
     (reader / CALIBRATION_FILE).write_text(json.dumps(record, indent=2))
     console.print(f"calibration: {record}")

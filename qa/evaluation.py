@@ -6,12 +6,15 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from qa.reader import Calibration, Passage, Reader
 from qa.squad_metrics import best_over, exact_match, f1
+
+if TYPE_CHECKING:
+    from qa.training import NegativeMix
 
 
 @dataclass(frozen=True)
@@ -114,12 +117,12 @@ def fit_calibration(predictions: list[Prediction]) -> Calibration:
     return Calibration(float(scale.detach()), float(bias.detach()))
 
 
-def held_out_questions(data_path: Path, negative_ratio: float, seed: int, skip: int,
+def held_out_questions(data_path: Path, negatives: NegativeMix | float, seed: int, skip: int,
                        count: int) -> list[GoldQuestion]:
     """Training-format examples the reader never saw (after the first `skip`), negatives included."""
     from qa.training import shuffled_examples
 
-    examples = shuffled_examples(data_path, negative_ratio, seed)[skip : skip + count]
+    examples = shuffled_examples(data_path, negatives, seed)[skip : skip + count]
     return [GoldQuestion(f"heldout-{i}", e.question, e.context, [e.answer_text] if e.answer_start >= 0 else [])
             for i, e in enumerate(examples)]
 

@@ -8,7 +8,9 @@ import logging
 import math
 import os
 import random
+import re
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,9 @@ class TrainConfig:
     max_examples: int | None = None
     skip_examples: int = 0
     negative_ratio: float = 0.1
+    retrieved_negative_ratio: float = 0.0
+    answer_removed_ratio: float = 0.0
+    entity_swapped_ratio: float = 0.0
     time_budget_minutes: float | None = None
     checkpoint_minutes: float = 10.0
     seed: int = 13
@@ -45,6 +50,40 @@ class TrainConfig:
     freeze_word_embeddings: bool = True
     resume: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def negatives(self) -> NegativeMix:
+        return NegativeMix(self.negative_ratio, self.retrieved_negative_ratio,
+                           self.answer_removed_ratio, self.entity_swapped_ratio)
+
+
+@dataclass(frozen=True)
+class NegativeMix:
+    """How often each kind of "no answer" example is added, per question that has an answer.
+
+    sibling: a random other paragraph of the same article (easy: usually off-topic).
+    retrieved: the other paragraph of the article that BM25 ranks first for the question, the kind
+        of wrong passage the pipeline's retrieval hands the reader.
+    answer_removed: the question's own paragraph without the sentences that hold the answer.
+    entity_swapped: the question with one of its names or numbers replaced by another from the
+        same article that its paragraph never mentions, over that paragraph (SQuAD 2.0's most
+        common kind of unanswerable question).
+    Kinds at 0 draw nothing from the random generator, so an order made before a kind existed is
+    made again unchanged (the calibration hold-out depends on that).
+    """
+
+    sibling: float = 0.1
+    retrieved: float = 0.0
+    answer_removed: float = 0.0
+    entity_swapped: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name, ratio in vars(self).items():
+            if not 0.0 <= ratio <= 1.0:
+                raise ValueError(f"{name} negatives ratio must be within [0, 1], got {ratio}")
+
+    def describe(self) -> str:
+        return ", ".join(f"{name} {ratio}" for name, ratio in vars(self).items() if ratio)
 
 
 @dataclass
@@ -65,34 +104,111 @@ def load_squad(path: Path) -> list[dict[str, Any]]:
 
 
 def build_examples(
-    articles: list[dict[str, Any]], negative_ratio: float, rng: random.Random
+    articles: list[dict[str, Any]], negatives: NegativeMix | float, rng: random.Random
 ) -> list[SquadExample]:
-    """Flatten articles into examples, adding 'no answer' negatives from sibling paragraphs."""
+    """Flatten articles into examples, adding "no answer" negatives of the kinds in `negatives`."""
+    mix = negatives if isinstance(negatives, NegativeMix) else NegativeMix(sibling=negatives)
     examples: list[SquadExample] = []
     for article in articles:
         contexts = [paragraph["context"] for paragraph in article["paragraphs"]]
+        article_negatives = _ArticleNegatives(contexts, mix)
         for paragraph in article["paragraphs"]:
             for qa in paragraph["qas"]:
                 if not qa.get("answers"):
                     examples.append(SquadExample(qa["question"], paragraph["context"], -1, ""))
                     continue
                 answer = qa["answers"][0]
-                examples.append(
-                    SquadExample(
-                        qa["question"], paragraph["context"], answer["answer_start"], answer["text"]
-                    )
-                )
-                if len(contexts) > 1 and rng.random() < negative_ratio:
-                    negative = _sibling_without_answer(contexts, paragraph["context"], answer["text"], rng)
-                    if negative is not None:
-                        examples.append(SquadExample(qa["question"], negative, -1, ""))
+                positive = SquadExample(qa["question"], paragraph["context"], answer["answer_start"], answer["text"])
+                examples.append(positive)
+                examples.extend(article_negatives.for_question(positive, rng))
     return examples
 
 
-def shuffled_examples(data_path: Path, negative_ratio: float, seed: int) -> list[SquadExample]:
+class _ArticleNegatives:
+    """Makes the "no answer" examples for the questions of one article."""
+
+    def __init__(self, contexts: list[str], mix: NegativeMix) -> None:
+        self.contexts = contexts
+        self.mix = mix
+        self._lexical: Any = None
+        self._names: list[str] | None = None
+
+    def for_question(self, positive: SquadExample, rng: random.Random) -> Iterator[SquadExample]:
+        question, own, answer = positive.question, positive.context, positive.answer_text
+        # the sibling draw comes first and is made exactly as before the other kinds existed
+        if len(self.contexts) > 1 and rng.random() < self.mix.sibling:
+            negative = _sibling_without_answer(self.contexts, own, answer, rng)
+            if negative is not None:
+                yield SquadExample(question, negative, -1, "")
+        if self.mix.retrieved and rng.random() < self.mix.retrieved:
+            negative = self._retrieved_without_answer(question, own, answer)
+            if negative is not None:
+                yield SquadExample(question, negative, -1, "")
+        if self.mix.answer_removed and rng.random() < self.mix.answer_removed:
+            negative = _without_answer_sentences(positive)
+            if negative is not None:
+                yield SquadExample(question, negative, -1, "")
+        if self.mix.entity_swapped and rng.random() < self.mix.entity_swapped:
+            swapped = _swap_entity(question, own, self.names(), rng)
+            if swapped is not None:
+                yield SquadExample(swapped, own, -1, "")
+
+    def _retrieved_without_answer(self, question: str, own: str, answer: str) -> str | None:
+        if self._lexical is None:
+            import numpy as np
+
+            from index.lexical import LexicalIndex
+
+            self._lexical = LexicalIndex.build(np.arange(len(self.contexts)), self.contexts)
+        needle = answer.lower()
+        for position, _ in self._lexical.search(question, k=4):
+            candidate = self.contexts[position]
+            if candidate != own and needle not in candidate.lower():
+                return candidate
+        return None
+
+    def names(self) -> list[str]:
+        if self._names is None:
+            found = {match.group() for context in self.contexts for match in _NAME_OR_NUMBER.finditer(context)}
+            self._names = sorted(found)
+        return self._names
+
+
+_NAME_OR_NUMBER = re.compile(r"\b(?:[A-Z][\w'’-]+(?:\s+[A-Z][\w'’-]+)*|\d[\d,.]*\d|\d)\b")
+
+
+def _swap_entity(question: str, context: str, names: list[str], rng: random.Random) -> str | None:
+    """Replace a name or number the question shares with its paragraph by one the paragraph lacks."""
+    shared = [m for m in _NAME_OR_NUMBER.finditer(question) if m.start() > 0 and m.group() in context]
+    if not shared:
+        return None
+    target = rng.choice(shared)
+    numeric = target.group()[0].isdigit()
+    replacements = [name for name in names
+                    if name[0].isdigit() == numeric and name not in context and name not in question]
+    if not replacements:
+        return None
+    return question[: target.start()] + rng.choice(replacements) + question[target.end() :]
+
+
+def _without_answer_sentences(positive: SquadExample) -> str | None:
+    """The paragraph without the sentences that overlap the answer, unless the answer is still in it."""
+    from index.chunk import split_sentences
+
+    answer_start = positive.answer_start
+    answer_end = answer_start + len(positive.answer_text)
+    kept = [span.text_of(positive.context) for span in split_sentences(positive.context)
+            if span.end <= answer_start or span.start >= answer_end]
+    remainder = " ".join(kept)
+    if not kept or positive.answer_text.lower() in remainder.lower():
+        return None
+    return remainder
+
+
+def shuffled_examples(data_path: Path, negatives: NegativeMix | float, seed: int) -> list[SquadExample]:
     """All examples with negatives, in the run's seeded order (later runs can skip what was seen)."""
     rng = random.Random(seed)
-    examples = build_examples(load_squad(data_path), negative_ratio, rng)
+    examples = build_examples(load_squad(data_path), negatives, rng)
     rng.shuffle(examples)
     return examples
 
@@ -240,7 +356,7 @@ def train_reader(config: TrainConfig) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
 
     tokenizer = AutoTokenizer.from_pretrained(str(config.base_model))
-    examples = shuffled_examples(config.data_path, config.negative_ratio, config.seed)
+    examples = shuffled_examples(config.data_path, config.negatives, config.seed)
     end = config.skip_examples + config.max_examples if config.max_examples else None
     examples = examples[config.skip_examples : end]
     started = time.monotonic()

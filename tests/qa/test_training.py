@@ -1,8 +1,10 @@
-"""Training helpers: the learning-rate plan and its fitting to a time budget (pure arithmetic)."""
+"""Training helpers: the learning-rate plan, its fitting to a time budget, and the "no answer" negatives."""
+
+import random
 
 import pytest
 
-from qa.training import StepPlan
+from qa.training import NegativeMix, SquadExample, StepPlan, build_examples
 
 
 def test_plan_warms_up_linearly_then_decays_to_zero() -> None:
@@ -35,3 +37,57 @@ def test_fit_with_no_time_left_ends_at_the_next_step() -> None:
     plan = StepPlan(total=1_000, warmup=100, ceiling=1_000)
     plan.fit(step=400, steps_per_second=10.0, seconds_left=-5.0)
     assert plan.total == 401
+
+
+ARTICLE = {"title": "Ports", "paragraphs": [
+    {"context": "Rotterdam is the largest port in Europe. It handled 470 million tonnes of cargo in 2019. "
+                "The port is run by the Port of Rotterdam Authority.",
+     "qas": [{"question": "How much cargo did Rotterdam handle in 2019?", "id": "q1",
+              "answers": [{"text": "470 million tonnes", "answer_start": 52}]}]},
+    {"context": "Antwerp is the second largest port in Europe. Cargo at Antwerp reached 238 million tonnes in 2019.",
+     "qas": []},
+    {"context": "Hamburg lies on the Elbe. Its harbour is known for its warehouses.", "qas": []},
+]}
+
+
+def examples_with(mix: NegativeMix) -> list[SquadExample]:
+    return build_examples([ARTICLE], mix, random.Random(0))
+
+
+def test_retrieved_negative_is_the_sibling_bm25_ranks_first_without_the_answer() -> None:
+    examples = examples_with(NegativeMix(sibling=0.0, retrieved=1.0))
+    assert [e.answer_start for e in examples] == [52, -1]
+    assert examples[1].context == ARTICLE["paragraphs"][1]["context"]  # shares "cargo", "2019"
+    assert examples[1].question == examples[0].question
+
+
+def test_answer_removed_negative_drops_exactly_the_sentences_holding_the_answer() -> None:
+    negative = examples_with(NegativeMix(sibling=0.0, answer_removed=1.0))[1]
+    assert negative.answer_start == -1
+    assert negative.context == ("Rotterdam is the largest port in Europe. "
+                                "The port is run by the Port of Rotterdam Authority.")
+    assert "470" not in negative.context
+
+
+def test_entity_swapped_question_names_something_its_paragraph_never_mentions() -> None:
+    negative = examples_with(NegativeMix(sibling=0.0, entity_swapped=1.0))[1]
+    own = ARTICLE["paragraphs"][0]["context"]
+    assert negative.context == own and negative.answer_start == -1
+    original = "How much cargo did Rotterdam handle in 2019?"
+    assert negative.question != original
+    removed = [w for w in original.rstrip("?").split() if w not in negative.question]
+    assert removed and all(w in own for w in removed)  # a shared name or number went ...
+    added = [w for w in negative.question.rstrip("?").split() if w not in original]
+    assert added and not any(w in own for w in added)  # ... and one the paragraph lacks came in
+
+
+def test_kinds_at_zero_leave_the_old_order_unchanged() -> None:
+    articles = [ARTICLE] * 3
+    old_style = build_examples(articles, 0.5, random.Random(7))
+    mixed = build_examples(articles, NegativeMix(sibling=0.5), random.Random(7))
+    assert old_style == mixed
+
+
+def test_ratios_outside_zero_to_one_are_refused() -> None:
+    with pytest.raises(ValueError, match="retrieved"):
+        NegativeMix(retrieved=1.5)
