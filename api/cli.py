@@ -232,6 +232,7 @@ def train_reader(
     from qa.training import train_reader as run_training
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # one "Building index" line per article otherwise
     use_bf16 = bf16 if bf16 is not None else (torch.cuda.is_available() or cpu_supports_fast_bf16())
     base = base_model or init_from or get_settings().embedder_path
     final = run_training(TrainConfig(
