@@ -228,7 +228,7 @@ def train_reader(
     import torch
 
     from qa.reader import cpu_supports_fast_bf16
-    from qa.training import TrainConfig
+    from qa.training import NegativeMix, TrainConfig
     from qa.training import train_reader as run_training
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -238,8 +238,7 @@ def train_reader(
     final = run_training(TrainConfig(
         data_path=data, output_dir=output, base_model=base, max_length=max_length, stride=stride,
         batch_size=batch_size, learning_rate=learning_rate, epochs=epochs, max_examples=max_examples,
-        negative_ratio=negative_ratio, retrieved_negative_ratio=retrieved_negative_ratio,
-        answer_removed_ratio=answer_removed_ratio, entity_swapped_ratio=entity_swapped_ratio,
+        negatives=NegativeMix(negative_ratio, retrieved_negative_ratio, answer_removed_ratio, entity_swapped_ratio),
         skip_examples=skip_examples, time_budget_minutes=time_budget_minutes, seed=seed, device=device,
         bf16=use_bf16, resume=resume,
     ))

@@ -117,7 +117,7 @@ def fit_calibration(predictions: list[Prediction]) -> Calibration:
     return Calibration(float(scale.detach()), float(bias.detach()))
 
 
-def held_out_questions(data_path: Path, negatives: NegativeMix | float, seed: int, skip: int,
+def held_out_questions(data_path: Path, negatives: NegativeMix, seed: int, skip: int,
                        count: int) -> list[GoldQuestion]:
     """Training-format examples the reader never saw (after the first `skip`), negatives included."""
     from qa.training import shuffled_examples

@@ -13,48 +13,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from index.chunk import Span
 
 log = logging.getLogger(__name__)
 
 NO_ANSWER_INDEX = 0  # the [CLS] token carries "no answer"
-
-
-@dataclass
-class TrainConfig:
-    """Everything that decides a training run; stored in each checkpoint."""
-
-    data_path: Path
-    output_dir: Path
-    base_model: Path
-    max_length: int = 256
-    stride: int = 128
-    batch_size: int = 24
-    learning_rate: float = 1e-4
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    epochs: float = 1.0
-    max_examples: int | None = None
-    skip_examples: int = 0
-    negative_ratio: float = 0.1
-    retrieved_negative_ratio: float = 0.0
-    answer_removed_ratio: float = 0.0
-    entity_swapped_ratio: float = 0.0
-    time_budget_minutes: float | None = None
-    checkpoint_minutes: float = 10.0
-    seed: int = 13
-    device: str = "auto"
-    bf16: bool = True
-    freeze_word_embeddings: bool = True
-    resume: Path | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def negatives(self) -> NegativeMix:
-        return NegativeMix(self.negative_ratio, self.retrieved_negative_ratio,
-                           self.answer_removed_ratio, self.entity_swapped_ratio)
 
 
 @dataclass(frozen=True)
@@ -87,6 +55,33 @@ class NegativeMix:
 
 
 @dataclass
+class TrainConfig:
+    """Everything that decides a training run; stored in each checkpoint."""
+
+    data_path: Path
+    output_dir: Path
+    base_model: Path
+    max_length: int = 256
+    stride: int = 128
+    batch_size: int = 24
+    learning_rate: float = 1e-4
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    epochs: float = 1.0
+    max_examples: int | None = None
+    skip_examples: int = 0
+    negatives: NegativeMix = field(default_factory=NegativeMix)
+    time_budget_minutes: float | None = None
+    checkpoint_minutes: float = 10.0
+    seed: int = 13
+    device: str = "auto"
+    bf16: bool = True
+    freeze_word_embeddings: bool = True
+    resume: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class SquadExample:
     """One question over one context; answer_start -1 means unanswerable."""
 
@@ -104,10 +99,9 @@ def load_squad(path: Path) -> list[dict[str, Any]]:
 
 
 def build_examples(
-    articles: list[dict[str, Any]], negatives: NegativeMix | float, rng: random.Random
+    articles: list[dict[str, Any]], mix: NegativeMix, rng: random.Random
 ) -> list[SquadExample]:
-    """Flatten articles into examples, adding "no answer" negatives of the kinds in `negatives`."""
-    mix = negatives if isinstance(negatives, NegativeMix) else NegativeMix(sibling=negatives)
+    """Flatten articles into examples, adding "no answer" negatives of the kinds in `mix`."""
     examples: list[SquadExample] = []
     for article in articles:
         contexts = [paragraph["context"] for paragraph in article["paragraphs"]]
@@ -132,6 +126,7 @@ class _ArticleNegatives:
         self.mix = mix
         self._lexical: Any = None
         self._names: list[str] | None = None
+        self._sentences: dict[str, list[Span]] = {}
 
     def for_question(self, positive: SquadExample, rng: random.Random) -> Iterator[SquadExample]:
         question, own, answer = positive.question, positive.context, positive.answer_text
@@ -145,7 +140,7 @@ class _ArticleNegatives:
             if negative is not None:
                 yield SquadExample(question, negative, -1, "")
         if self.mix.answer_removed and rng.random() < self.mix.answer_removed:
-            negative = _without_answer_sentences(positive)
+            negative = _without_answer_sentences(positive, self.sentences(own))
             if negative is not None:
                 yield SquadExample(question, negative, -1, "")
         if self.mix.entity_swapped and rng.random() < self.mix.entity_swapped:
@@ -166,6 +161,14 @@ class _ArticleNegatives:
             if candidate != own and needle not in candidate.lower():
                 return candidate
         return None
+
+    def sentences(self, context: str) -> list[Span]:
+        """The paragraph's sentences, split once however many of its questions need them."""
+        if context not in self._sentences:
+            from index.chunk import split_sentences
+
+            self._sentences[context] = split_sentences(context)
+        return self._sentences[context]
 
     def names(self) -> list[str]:
         if self._names is None:
@@ -191,13 +194,11 @@ def _swap_entity(question: str, context: str, names: list[str], rng: random.Rand
     return question[: target.start()] + rng.choice(replacements) + question[target.end() :]
 
 
-def _without_answer_sentences(positive: SquadExample) -> str | None:
+def _without_answer_sentences(positive: SquadExample, sentences: list[Span]) -> str | None:
     """The paragraph without the sentences that overlap the answer, unless the answer is still in it."""
-    from index.chunk import split_sentences
-
     answer_start = positive.answer_start
     answer_end = answer_start + len(positive.answer_text)
-    kept = [span.text_of(positive.context) for span in split_sentences(positive.context)
+    kept = [span.text_of(positive.context) for span in sentences
             if span.end <= answer_start or span.start >= answer_end]
     remainder = " ".join(kept)
     if not kept or positive.answer_text.lower() in remainder.lower():
@@ -205,7 +206,7 @@ def _without_answer_sentences(positive: SquadExample) -> str | None:
     return remainder
 
 
-def shuffled_examples(data_path: Path, negatives: NegativeMix | float, seed: int) -> list[SquadExample]:
+def shuffled_examples(data_path: Path, negatives: NegativeMix, seed: int) -> list[SquadExample]:
     """All examples with negatives, in the run's seeded order (later runs can skip what was seen)."""
     rng = random.Random(seed)
     examples = build_examples(load_squad(data_path), negatives, rng)
