@@ -27,6 +27,9 @@ SCHEMA_VERSION = 1
 RRF_K = 10
 DENSE_WEIGHT = 1.0
 LEXICAL_WEIGHT = 1.5
+# Each ranking is cut at this depth (or 4k) before fusion. A chunk ranked 3rd by one and 25th by the other
+# must get both shares: on the same questions, fused recall@5 is 0.949 at depth 20, 0.952 from 40 up.
+FUSION_DEPTH = 50
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -430,7 +433,7 @@ class PassageStore:
         if mode not in ("hybrid", "dense", "lexical"):
             raise ValueError("mode must be hybrid, dense or lexical")
         derived = self._refresh_derived()
-        depth = max(4 * k, 20)
+        depth = max(4 * k, FUSION_DEPTH)
         wanted = list(document_ids) if document_ids is not None else None
         allowed = self._chunk_ids_of(wanted) if wanted is not None else None
         if allowed is not None and len(allowed) == 0:

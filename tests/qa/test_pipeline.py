@@ -7,8 +7,16 @@ import pytest
 from index.chunk import Span
 from index.documents import make_document
 from index.store import PassageStore, UnknownDocumentError
-from qa.pipeline import Citation, CitationMismatchError, Evidence, QuestionAnswerer, verify, widen
-from qa.reader import Reader
+from qa.pipeline import (
+    Citation,
+    CitationMismatchError,
+    Evidence,
+    QuestionAnswerer,
+    verify,
+    vote_by_answer,
+    widen,
+)
+from qa.reader import AnswerSpan, Reader, ReaderOutput
 
 
 @pytest.fixture
@@ -92,6 +100,25 @@ def test_early_exit_and_rank_penalty_are_validated(store: PassageStore, reader: 
     copy = answerer.with_threshold(0.1)
     assert (copy.threshold, copy.top_k, copy.rank_penalty, copy.early_exit_score, copy.read_context_chars) == (
         0.1, 4, 0.5, 0.8, 120)
+
+
+# vote_by_answer() is arithmetic over spans the reader returned, so hand-made spans pin its rule exactly.
+def _span(text: str, margin: float, start: int) -> AnswerSpan:
+    return AnswerSpan("d", start, start + len(text), text, score=margin / 10, margin=margin, passage_index=0)
+
+
+def test_an_answer_several_spans_agree_on_outvotes_a_single_stronger_span() -> None:
+    kyiv, the_donbas, donbas = _span("Kyiv", 3.0, 0), _span("the Donbas", 2.5, 10), _span("Donbas.", 2.4, 40)
+    voted = vote_by_answer(ReaderOutput([kyiv, the_donbas, donbas], 0.7))
+    # e^2.5 + e^2.4 = 23.2 > e^3 = 20.1; the winner keeps its best span's offsets and score.
+    assert voted.spans == [the_donbas, kyiv]
+    assert voted.no_answer_score == 0.7
+
+
+def test_without_agreement_the_strongest_span_wins() -> None:
+    spans = [_span("Kyiv", 3.0, 0), _span("Donbas", 2.9, 10), _span("Bakhmut", -900.0, 20), _span("Lviv", -901.0, 30)]
+    assert vote_by_answer(ReaderOutput(spans, 0.1)).spans == spans
+    assert vote_by_answer(ReaderOutput([], 1.0)).spans == []
 
 
 # widen() is pure offset arithmetic over sentence spans, so these use hand-made spans, no models.
