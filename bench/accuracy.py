@@ -75,6 +75,7 @@ def main() -> None:
     save("accuracy", {
         "limit": args.limit, "threshold": settings.no_answer_threshold,
         "reader_gold_paragraph_v1": score(gold),
+        "reader_gold_paragraph_v1_at_threshold": score(gold, settings.no_answer_threshold),
         "reader_gold_paragraph_v2": score(gold_v2, settings.no_answer_threshold),
         "reader_gold_paragraph_v2_no_threshold": score(gold_v2, None),
         "pipeline_v1": pipeline_v1, "pipeline_v2": pipeline_v2,

@@ -114,11 +114,14 @@ def main() -> None:
     if accuracy:
         limit = accuracy["limit"] or "all"
         gold, gold2 = accuracy["reader_gold_paragraph_v1"], accuracy["reader_gold_paragraph_v2"]
+        gold_t = accuracy.get("reader_gold_paragraph_v1_at_threshold")
         pipe, pipe2 = accuracy["pipeline_v1"], accuracy["pipeline_v2"]
         lines += [f"## Accuracy ({limit} questions per file; threshold {accuracy['threshold']}; "
                   f"measured {accuracy['measured_at']})", "",
                   "| what | EM | F1 | no-answer acc. | HasAns F1 |", "|---|---|---|---|---|",
                   f"| reader, gold paragraph, SQuAD v1.1 dev 25-48 | {pct(gold['exact_match'])} | {pct(gold['f1'])} | | |",
+                  *([f"| the same, abstaining below the threshold | {pct(gold_t['exact_match'])} | {pct(gold_t['f1'])} | | |"]
+                    if gold_t else []),
                   f"| reader, gold paragraph, SQuAD v2.0 Victoria | {pct(gold2['exact_match'])} | {pct(gold2['f1'])} | "
                   f"{pct(gold2['no_answer_accuracy'])} | {pct(gold2['has_answer_f1'])} |",
                   f"| pipeline, whole article, SQuAD v1.1 dev 25-48 | {pct(pipe['exact_match'])} | {pct(pipe['f1'])} | | |",
@@ -130,6 +133,12 @@ def main() -> None:
             lines += [f"Pipeline F1 if it never abstained: SQuAD v1.1 {pct(pipe['f1_never_abstaining'])}, "
                       f"v2.0 {pct(pipe2['f1_never_abstaining'])}. Retrieval (v1.1, fused): recall@1/5/10 "
                       f"{pipe['hybrid_recall@1']:.3f}/{pipe['hybrid_recall@5']:.3f}/{pipe['hybrid_recall@10']:.3f}.", ""]
+            if gold_t:
+                lines += ["What retrieval costs, SQuAD v1.1 F1 points under the reader given the gold paragraph: "
+                          f"{gold['f1'] - pipe['f1_never_abstaining']:.1f} when neither abstains, "
+                          f"{gold_t['f1'] - pipe['f1']:.1f} when both abstain below the threshold "
+                          f"({gold['f1'] - pipe['f1']:.1f} between the abstaining pipeline and the reader that never "
+                          "abstains).", ""]
         if "tuned_threshold" in accuracy:
             tuned = accuracy["tuned_threshold"]
             v1, v2, seed = tuned["pipeline_v1"], tuned["pipeline_v2"], tuned["seed_dev"]
