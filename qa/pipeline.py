@@ -102,7 +102,7 @@ class QuestionAnswerer:
         if not hits:
             return Answer(question, None, 0.0, [])
         passages = self._passages(hits)
-        output = self._read(question, passages)
+        output = vote_by_answer(self._read(question, passages))
         if not output.spans:
             return Answer(question, None, 0.0, [self._passage_citation(hits[0].document_id,
                                                                        hits[0].start, hits[0].end)])
@@ -137,13 +137,13 @@ class QuestionAnswerer:
     def _read(self, question: str, passages: list[Passage]) -> ReaderOutput:
         """Read the best-ranked passage alone first; read the others only when it is not convincing."""
         if len(passages) == 1 or self.early_exit_score >= 1.0:
-            return vote_by_answer(self.reader.run(question, passages, top_k=CANDIDATE_SPANS))
+            return self.reader.run(question, passages, top_k=CANDIDATE_SPANS)
         first = self.reader.run(question, passages[:1], top_k=CANDIDATE_SPANS)
         if first.spans and first.spans[0].score >= self.early_exit_score:
-            return vote_by_answer(first)
+            return first
         rest = self.reader.run(question, passages[1:], top_k=CANDIDATE_SPANS)
         shifted = [replace(span, passage_index=span.passage_index + 1) for span in rest.spans]
-        return vote_by_answer(merge_spans([*first.spans, *shifted], top_k=CANDIDATE_SPANS))
+        return merge_spans([*first.spans, *shifted], top_k=CANDIDATE_SPANS)
 
     def _cite(self, span: AnswerSpan) -> Citation:
         text, sentences = self._document(span.document_id)
