@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import anyio
 from fastapi import FastAPI, Request
 
 from api.errors import ApiError
-from api.schemas import ChatMessage
+from api.schemas import MAX_CHAT_CHARS, MAX_CHAT_MESSAGES, MAX_MESSAGE_CHARS, ChatMessage
 from api.services import Services
 from index.store import UnknownDocumentError
-from qa.followup import Turn, standalone_question
+from qa.followup import Turn, resolve_conversation
 from qa.pipeline import Answer
 
 
@@ -48,15 +48,36 @@ def answer_limiter(app: FastAPI) -> anyio.CapacityLimiter:
     return limiter
 
 
+async def _answer_in_worker(request: Request, work: Callable[[], Answer]) -> Answer:
+    started = time.perf_counter()
+    limiter = answer_limiter(request.app)
+    answer = await anyio.to_thread.run_sync(work, limiter=limiter)
+    request.app.state.metrics.observe_answer(time.perf_counter() - started, answer.answer is not None)
+    return answer
+
+
 async def answer_question(request: Request, services: Services, question: str,
                           document_ids: Sequence[str] | None, top_k: int | None = None) -> Answer:
     question = check_question(question, services.settings.max_question_chars)
     wanted = check_documents(services, document_ids)
-    started = time.perf_counter()
-    limiter = answer_limiter(request.app)
-    answer = await anyio.to_thread.run_sync(services.answerer.run, question, wanted, top_k, limiter=limiter)
-    request.app.state.metrics.observe_answer(time.perf_counter() - started, answer.answer is not None)
-    return answer
+    return await _answer_in_worker(request, lambda: services.answerer.run(question, wanted, top_k))
+
+
+def check_conversation(messages: Sequence[ChatMessage], question_limit: int) -> None:
+    """Limits on the whole chat, checked before any work: turns, total characters, each message."""
+    if len(messages) > MAX_CHAT_MESSAGES:
+        raise ApiError(422, "chat_too_long", f"the chat has {len(messages):,} messages; "
+                                             f"the limit is {MAX_CHAT_MESSAGES:,}")
+    total = sum(len(message.content) for message in messages)
+    if total > MAX_CHAT_CHARS:
+        raise ApiError(422, "chat_too_long", f"the chat has {total:,} characters; the limit is {MAX_CHAT_CHARS:,}")
+    for index, message in enumerate(messages):
+        # Earlier questions were asked under the same limit, so a longer one was never answered here.
+        limit = question_limit if message.role == "user" else MAX_MESSAGE_CHARS
+        if len(message.content) > limit:
+            code = "question_too_long" if message.role == "user" else "message_too_long"
+            raise ApiError(422, code, f"message {index} has {len(message.content):,} characters; "
+                                      f"the limit is {limit:,}")
 
 
 def conversation(messages: Sequence[ChatMessage]) -> tuple[str, list[Turn]]:
@@ -88,8 +109,14 @@ def _answer_from_reply(content: str) -> str | None:
 
 async def answer_chat(request: Request, services: Services, messages: Sequence[ChatMessage],
                       document_ids: Sequence[str] | None) -> Answer:
+    """Answer the last user message; the follow-up is rewritten in the worker, not on the event loop.
+
+    The length limit applies to the question as sent: its rewrite may be longer.
+    """
+    limit = services.settings.max_question_chars
+    check_conversation(messages, limit)
     latest, turns = conversation(messages)
-    check_question(latest, services.settings.max_question_chars)
-    standalone = standalone_question(latest, [Turn(standalone_question(t.question, turns[:i]), t.answer)
-                                              for i, t in enumerate(turns)])
-    return await answer_question(request, services, standalone, document_ids)
+    question = check_question(latest, limit)
+    wanted = check_documents(services, document_ids)
+    return await _answer_in_worker(
+        request, lambda: services.answerer.run(resolve_conversation(question, turns), wanted, None))

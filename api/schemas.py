@@ -7,6 +7,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 OFFSETS = "Offsets are Unicode code points into the stored document text; `end` is exclusive."
+# Bounds on a chat, whatever the body limit: follow-ups only look at the last few turns, so a longer
+# history is never needed, and each message is read (to split turns) before the question is answered.
+MAX_CHAT_MESSAGES = 200
+MAX_CHAT_CHARS = 200_000
+MAX_MESSAGE_CHARS = 20_000
 
 
 class StrictModel(BaseModel):
@@ -42,11 +47,14 @@ class AskResponse(BaseModel):
 
 class ChatMessage(StrictModel):
     role: Literal["user", "assistant"]
-    content: str
+    content: str = Field(max_length=MAX_MESSAGE_CHARS, description=(
+        "A user message has at most max_question_chars characters; an assistant message at most "
+        f"{MAX_MESSAGE_CHARS:,}."))
 
 
 class ChatRequest(StrictModel):
-    messages: list[ChatMessage] = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_CHAT_MESSAGES, description=(
+        f"At most {MAX_CHAT_MESSAGES} messages and {MAX_CHAT_CHARS:,} characters in all."))
     document_ids: list[str] | None = None
     stream: bool = False
 

@@ -1,4 +1,9 @@
-"""Rewrite a chat follow-up ("what did he say?", "and Melitopol?") into a standalone question."""
+"""Rewrite a chat follow-up ("what did he say?", "and Melitopol?") into a standalone question.
+
+Everything here is linear in its input and looks at a bounded history, because the text comes from
+clients: only the last `MAX_TURNS` turns are consulted, each cut to `MAX_TURN_CHARS` characters, and
+no pattern can backtrack over a run of spaces more than once.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,20 @@ from dataclasses import dataclass
 PERSON_PRONOUNS = {"he": "", "him": "", "she": "", "her": "'s", "his": "'s", "hers": "'s"}
 THING_PRONOUNS = {"it": "", "its": "'s", "they": "", "them": "", "their": "'s", "this": "", "that": ""}
 PLACE_WORDS = {"there"}
-ELLIPSIS = re.compile(r"^\s*(?:and|what about|how about|and what about)\s+(.+?)\s*\??\s*$", re.IGNORECASE)
+PREPOSITIONS = {"in", "at", "from", "to", "near", "into", "over"}
+# A follow-up refers to what was just said; older turns only cost time and invite wrong referents.
+MAX_TURNS = 6
+MAX_TURN_CHARS = 1_000
+# Only the lead-in is matched by a pattern; the fragment after it is cut with string methods, since
+# `(.+?)\s*\??\s*$` backtracks cubically over a run of spaces.
+ELLIPSIS_LEAD = re.compile(r"\s*(?:and what about|what about|how about|and)\s+", re.IGNORECASE)
 NAME = re.compile(r"\b(?:[A-Z][\w'’-]*)(?:\s+(?:of\s+|the\s+)?[A-Z][\w'’-]*)*")
+PLACE = re.compile(r"\b(?:in|at|from|near|to)\s+((?:the\s+)?[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*)")
 WORD = re.compile(r"\b[\w']+\b")
+ASCII_WORD = re.compile(r"\b[A-Za-z]+\b")
+SPACES = re.compile(r"\s*")
+BARE_DEMONSTRATIVE = re.compile(r"\b(?:that|this)\s*(?:[?.!]|$)", re.IGNORECASE)
+FOLLOW_UP_WORDS = set(PERSON_PRONOUNS) | PLACE_WORDS | {"it", "its", "they", "them", "their"}
 QUESTION_WORDS = {"who", "what", "when", "where", "why", "how", "which", "whom", "whose", "did", "does",
                   "do", "is", "are", "was", "were", "can", "could", "will", "would", "should", "has",
                   "have", "had", "and", "the", "a", "an", "in", "on", "i", "according"}
@@ -23,6 +39,12 @@ class Turn:
 
     question: str
     answer: str | None
+
+
+def _recent(history: Sequence[Turn]) -> list[Turn]:
+    """The turns a follow-up may refer to, each cut to a bounded length."""
+    return [Turn(turn.question[:MAX_TURN_CHARS], turn.answer[:MAX_TURN_CHARS] if turn.answer else turn.answer)
+            for turn in history[-MAX_TURNS:]]
 
 
 def _names(text: str) -> list[str]:
@@ -56,8 +78,7 @@ def _referent(history: Sequence[Turn], person: bool) -> str | None:
 
 def _place(history: Sequence[Turn]) -> str | None:
     for turn in reversed(history):
-        match = re.search(r"\b(?:in|at|from|near|to)\s+((?:the\s+)?[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*)",
-                          turn.question)
+        match = PLACE.search(turn.question)
         if match:
             return match.group(1)
         if turn.answer and turn.answer[:1].isupper():
@@ -65,38 +86,71 @@ def _place(history: Sequence[Turn]) -> str | None:
     return None
 
 
+class _Referents:
+    """The person, thing and place of a history, each found once and only if a pronoun needs it."""
+
+    def __init__(self, history: Sequence[Turn]) -> None:
+        self.history = history
+        self.found: dict[str, str | None] = {}
+
+    def get(self, kind: str) -> str | None:
+        if kind not in self.found:
+            self.found[kind] = (_place(self.history) if kind == "place"
+                                else _referent(self.history, person=kind == "person"))
+        return self.found[kind]
+
+
 def _replace_pronouns(question: str, history: Sequence[Turn]) -> str:
-    def substitute(match: re.Match[str]) -> str:
+    referents = _Referents(history)
+    pieces: list[str] = []
+    written = 0
+    previous: re.Match[str] | None = None
+    for match in ASCII_WORD.finditer(question):
         word = match.group(0)
         lower = word.lower()
+        replacement: str | None = None
         if lower in PERSON_PRONOUNS:
-            referent = _referent(history, person=True)
-            suffix = PERSON_PRONOUNS[lower]
+            referent = referents.get("person")
+            replacement = f"{referent}{PERSON_PRONOUNS[lower]}" if referent else None
         elif lower in PLACE_WORDS:
-            place = _place(history)
-            if place is None:
-                return word
-            after_preposition = re.search(r"\b(?:in|at|from|to|near|into|over)\s*$", question[: match.start()],
-                                          re.IGNORECASE)
-            return place if after_preposition else f"in {place}"
+            place = referents.get("place")
+            if place is not None:
+                after_preposition = (previous is not None and previous.group(0).lower() in PREPOSITIONS
+                                     and not question[previous.end():match.start()].strip())
+                replacement = place if after_preposition else f"in {place}"
         elif lower in THING_PRONOUNS and _is_pronoun_use(question, match):
-            referent = _referent(history, person=False)
-            suffix = THING_PRONOUNS[lower]
-        else:
-            return word
-        return f"{referent}{suffix}" if referent else word
-
-    return re.sub(r"\b[A-Za-z]+\b", substitute, question)
+            referent = referents.get("thing")
+            replacement = f"{referent}{THING_PRONOUNS[lower]}" if referent else None
+        if replacement is not None:
+            pieces.append(question[written:match.start()])
+            pieces.append(replacement)
+            written = match.end()
+        previous = match
+    pieces.append(question[written:])
+    return "".join(pieces)
 
 
 def _is_pronoun_use(question: str, match: re.Match[str]) -> bool:
     """'that' and 'this' are pronouns only when no noun follows ("that city" is a determiner)."""
     if match.group(0).lower() not in {"that", "this"}:
         return True
-    rest = question[match.end():].strip()
-    following = WORD.match(rest)
+    spaces = SPACES.match(question, match.end())
+    start = spaces.end() if spaces else match.end()
+    # A window is enough: only short words are compared, and a cut long word still differs from them.
+    following = WORD.match(question[start:start + 32])
     return following is None or following.group(0).lower() in {"is", "was", "mean", "means", "happen",
                                                                 "happened", "about"}
+
+
+def _ellipsis_fragment(question: str) -> str | None:
+    """The X of "and X?" / "what about X?", or None when the question is not such an ellipsis."""
+    lead = ELLIPSIS_LEAD.match(question)
+    if not lead:
+        return None
+    fragment = question[lead.end():].rstrip()
+    if fragment.endswith("?"):
+        fragment = fragment[:-1].rstrip()
+    return fragment if fragment and "\n" not in fragment else None
 
 
 def _resolve_ellipsis(fragment: str, history: Sequence[Turn]) -> str | None:
@@ -111,9 +165,8 @@ def _resolve_ellipsis(fragment: str, history: Sequence[Turn]) -> str | None:
 
 def is_follow_up(question: str) -> bool:
     words = {w.lower() for w in WORD.findall(question)}
-    return bool(ELLIPSIS.match(question)) or bool(words & (set(PERSON_PRONOUNS) | PLACE_WORDS | {
-        "it", "its", "they", "them", "their"})) or bool(
-        re.search(r"\b(?:that|this)\s*(?:[?.!]|$)", question, re.IGNORECASE))
+    return (_ellipsis_fragment(question) is not None or bool(words & FOLLOW_UP_WORDS)
+            or bool(BARE_DEMONSTRATIVE.search(question)))
 
 
 def standalone_question(question: str, history: Sequence[Turn]) -> str:
@@ -121,9 +174,23 @@ def standalone_question(question: str, history: Sequence[Turn]) -> str:
     question = question.strip()
     if not history or not is_follow_up(question):
         return question
-    ellipsis = ELLIPSIS.match(question)
-    if ellipsis:
-        resolved = _resolve_ellipsis(ellipsis.group(1).strip(), history)
+    recent = _recent(history)
+    fragment = _ellipsis_fragment(question)
+    if fragment:
+        resolved = _resolve_ellipsis(fragment, recent)
         if resolved:
             return resolved
-    return _replace_pronouns(question, history)
+    return _replace_pronouns(question, recent)
+
+
+def resolve_conversation(question: str, turns: Sequence[Turn]) -> str:
+    """The last question made standalone, each earlier question first resolved against its own past.
+
+    Only the turns the last question can see matter, and each of those only needs the ones before it
+    within the same window, so the work is bounded whatever the length of the conversation.
+    """
+    window = turns[-2 * MAX_TURNS:]
+    resolved: list[Turn] = []
+    for turn in window:
+        resolved.append(Turn(standalone_question(turn.question[:MAX_TURN_CHARS], resolved), turn.answer))
+    return standalone_question(question, resolved)

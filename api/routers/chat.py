@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request
 from sse_starlette.sse import EventSourceResponse
 
-from api.answering import answer_chat, check_question, conversation
+from api.answering import answer_chat
 from api.convert import ask_response, citation_out, reply_text
 from api.dependencies import ReaderAccess, ServicesDep
 from api.schemas import AssistantMessage, ChatRequest, ChatResponse
@@ -33,18 +33,14 @@ def pieces(text: str) -> list[str]:
                               "description": "JSON, or SSE events `delta` then `answer` when stream is true"}})
 async def chat(body: ChatRequest, request: Request, services: ServicesDep) -> object:
     """Answer the last user message; earlier turns resolve follow-ups like "what did he say?"."""
-    latest, _ = conversation(body.messages)
-    check_question(latest, services.settings.max_question_chars)
+    answer = await answer_chat(request, services, body.messages, body.document_ids)  # errors before any event
     if body.stream:
-        answer = await answer_chat(request, services, body.messages, body.document_ids)
-
         async def events() -> AsyncIterator[dict[str, str]]:
             for piece in pieces(reply_text(answer)):
                 yield {"event": "delta", "data": json.dumps({"content": piece})}
             yield {"event": "answer", "data": ask_response(answer).model_dump_json()}
 
         return EventSourceResponse(events())
-    answer = await answer_chat(request, services, body.messages, body.document_ids)
     return ChatResponse(
         message=AssistantMessage(content=reply_text(answer)), question=answer.question, answer=answer.answer,
         score=round(answer.score, 4), citations=[citation_out(c) for c in answer.citations],

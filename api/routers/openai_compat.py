@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette.sse import EventSourceResponse
 
 from api.answering import answer_chat
@@ -20,7 +20,7 @@ from api.convert import citation_out, reply_text
 from api.dependencies import ReaderAccess, ServicesDep
 from api.errors import ApiError
 from api.routers.chat import pieces
-from api.schemas import ChatMessage
+from api.schemas import MAX_CHAT_MESSAGES, ChatMessage
 
 router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[ReaderAccess])
 MODEL_NAME = "citeqa"
@@ -35,7 +35,7 @@ class CompletionMessage(BaseModel):
 class CompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
     model: str = MODEL_NAME
-    messages: list[CompletionMessage] = Field(min_length=1)
+    messages: list[CompletionMessage] = Field(min_length=1, max_length=MAX_CHAT_MESSAGES)
     stream: bool = False
     document_ids: list[str] | None = None
 
@@ -48,12 +48,16 @@ def _text(content: str | list[dict[str, Any]] | None) -> str:
 
 def _chat_messages(messages: list[CompletionMessage]) -> list[ChatMessage]:
     kept = []
-    for message in messages:
+    for index, message in enumerate(messages):
         if message.role in ("system", "developer"):
             continue
         if message.role not in ("user", "assistant"):
             raise ApiError(422, "unknown_role", f"unknown role {message.role!r}: use system, user or assistant")
-        kept.append(ChatMessage(role=message.role, content=_text(message.content)))  # type: ignore[arg-type]
+        try:
+            kept.append(ChatMessage(role=message.role, content=_text(message.content)))  # type: ignore[arg-type]
+        except ValidationError as error:  # the same limits as /v1/chat, answered as a 422, not a 500
+            problem = error.errors()[0]
+            raise ApiError(422, "invalid_request", f"messages.{index}.content: {problem['msg']}") from error
     if not kept:
         raise ApiError(422, "invalid_request", "messages must contain at least one user message")
     return kept

@@ -144,7 +144,9 @@ async function ask(question) {
   state.messages.push({ role: "user", content: question });
   const turn = addTurn("assistant", "");
   const answerText = turn.querySelector(".answer");
-  const body = { messages: state.messages, stream: true };
+  // The server resolves follow-ups from the last few turns only and caps a chat's length, so a long
+  // conversation sends its recent part rather than failing once it grows past the cap.
+  const body = { messages: state.messages.slice(-48), stream: true };
   const selected = $("documents").value;
   if (selected) body.document_ids = [selected];
   let reply = "";

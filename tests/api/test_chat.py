@@ -94,3 +94,62 @@ def test_openai_follow_up(server) -> None:
         {"role": "assistant", "content": first.choices[0].message.content},
         {"role": "user", "content": "What did he say the Ministry of Defence was discussing?"}])
     assert "Prigozhin" in second.model_extra["question"]
+
+
+def test_a_hostile_chat_neither_blocks_the_server_nor_takes_long(server) -> None:
+    import threading
+    import time
+
+    # Earlier turns of "and a<spaces>b" used to be rewritten on the event loop, each in seconds.
+    hostile = "and a" + " " * 990 + "b"
+    messages = [{"role": role, "content": hostile if role == "user" else "The documents do not answer this."}
+                for _ in range(8) for role in ("user", "assistant")]
+    messages.append({"role": "user", "content": "Who is the head of the Wagner group?"})
+    timings: dict[str, float] = {}
+
+    def chat() -> None:
+        started = time.perf_counter()
+        response = httpx.post(f"{server.url}/v1/chat", json={"messages": messages}, timeout=300,
+                              headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert response.status_code == 200, response.text
+        timings["chat"] = time.perf_counter() - started
+
+    worker = threading.Thread(target=chat)
+    worker.start()
+    time.sleep(0.3)
+    started = time.perf_counter()
+    assert httpx.get(f"{server.url}/healthz", timeout=300).status_code == 200
+    health = time.perf_counter() - started
+    worker.join()
+    assert health < 2.0 and timings["chat"] < 20.0
+
+
+def test_the_question_as_sent_is_held_to_the_limit_not_its_rewrite(server) -> None:
+    follow_up = "What did he say about the Ministry of Defence?"
+    follow_up += " " + "x" * (1000 - len(follow_up) - 1)
+    assert len(follow_up) == 1000
+    with server.client() as client:
+        response = client.post("/v1/chat", json={"messages": [
+            {"role": "user", "content": "Who is the head of the Wagner group?"},
+            {"role": "assistant", "content": "Yevgeny Prigozhin"},
+            {"role": "user", "content": follow_up}]})
+    assert response.status_code == 200, response.text
+    assert "Prigozhin" in response.json()["question"]
+
+
+def test_whole_chat_limits_are_checked_before_any_work(server) -> None:
+    user = {"role": "user", "content": "Who is Yevgeny Prigozhin?"}
+    reply = {"role": "assistant", "content": "Yevgeny Prigozhin"}
+    cases = [
+        ([user, reply] * 150 + [user], "messages"),  # too many turns
+        ([{"role": "user", "content": "why " * 300}, reply, user], "question_too_long"),  # an earlier question
+        ([user, {"role": "assistant", "content": "x" * 20_001}, user], "content"),  # one reply
+        ([user, {"role": "assistant", "content": "x" * 19_000}] * 11 + [user], "chat_too_long"),  # in all
+    ]
+    with server.client() as client:
+        for messages, named in cases:
+            for route, extra in (("/v1/chat", {}), ("/v1/chat/completions", {"model": "citeqa"})):
+                response = client.post(route, json={"messages": messages, **extra})
+                assert response.status_code == 422, (route, named, response.text)
+                error = response.json()["error"]
+                assert named in error["code"] + error["message"], (route, error)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import pytest
 
-from qa.followup import Turn, standalone_question
+from qa.followup import Turn, resolve_conversation, standalone_question
 
 WAGNER = [Turn("Who is the head of the Wagner group?", "Yevgeny Prigozhin")]
 
@@ -34,3 +37,43 @@ def test_self_contained_questions_are_unchanged(question: str) -> None:
 
 def test_no_history_means_no_rewrite() -> None:
     assert standalone_question("What did he say?", []) == "What did he say?"
+
+
+def test_and_what_about_takes_the_whole_lead_in() -> None:
+    history = [Turn("What happened in Bakhmut?", "Ukraine retook it")]
+    assert standalone_question("and what about Melitopol?", history) == "What happened in Melitopol?"
+
+
+def _seconds(work: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
+def test_an_ellipsis_padded_with_spaces_is_resolved_at_once() -> None:
+    # "and X?" used to be matched by a pattern that backtracks cubically over a run of spaces.
+    question = "and a" + " " * 1000 + "b"
+    history = [Turn("What happened in Bakhmut?", None)]
+    assert _seconds(lambda: standalone_question(question, history)) < 0.5
+    assert standalone_question(question, history) == "What happened in " + question[4:] + "?"
+
+
+def test_only_recent_turns_are_searched_for_a_referent() -> None:
+    # Thousands of turns without a name, then a question full of pronouns: each pronoun used to scan
+    # every turn, and an answer from long ago is not what "he" means anyway.
+    history = [Turn("Who is the head of the Wagner group?", "Yevgeny Prigozhin")]
+    history += [Turn("what did " + "x " * 150 + "say?", None)] * 3000
+    question = "what did he say to him about his and her plans? " * 20
+    assert _seconds(lambda: standalone_question(question, history)) < 0.5
+    assert "Prigozhin" not in standalone_question(question, history)
+
+
+def test_a_long_conversation_is_resolved_in_bounded_time() -> None:
+    turns = [Turn("and a" + " " * 990 + "b", None), Turn("what did he say about it there?", None)] * 250
+    assert _seconds(lambda: resolve_conversation("What did he say?", turns)) < 0.5
+
+
+def test_each_earlier_question_is_resolved_before_the_next_follow_up() -> None:
+    turns = [Turn("Who is the head of the Wagner group?", "Yevgeny Prigozhin"),
+             Turn("What did he say about the Ministry of Defence?", None)]
+    assert resolve_conversation("What did he say?", turns) == "What did Yevgeny Prigozhin say?"
