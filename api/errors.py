@@ -28,6 +28,8 @@ class ApiError(Exception):
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    # A message may quote client input; one that cannot be encoded must not turn a 4xx into a 500.
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from index.documents import SURROGATE
 
 OFFSETS = "Offsets are Unicode code points into the stored document text; `end` is exclusive."
 # Bounds on a chat, whatever the body limit: follow-ups only look at the last few turns, so a longer
@@ -14,13 +16,26 @@ MAX_CHAT_CHARS = 200_000
 MAX_MESSAGE_CHARS = 20_000
 
 
+def _encodable(value: object) -> object:
+    if isinstance(value, str) and (found := SURROGATE.search(value)):
+        raise ValueError(f"holds a lone surrogate (U+{ord(found.group(0)):04X}) at character {found.start():,}, "
+                         "which is not valid Unicode text")
+    return value
+
+
+# Every client string: a lone surrogate cannot be encoded, so it would fail later (in the tokenizer, in
+# SQLite, or in every response that echoes it) instead of here with a 422. Checked before the type and
+# length, which would otherwise reject it without saying why.
+Text = Annotated[str, BeforeValidator(_encodable)]
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class AskRequest(StrictModel):
-    question: str = Field(description="The question, 1 to max_question_chars characters.")
-    document_ids: list[str] | None = Field(default=None, description="Only search these documents.")
+    question: Text = Field(description="The question, 1 to max_question_chars characters.")
+    document_ids: list[Text] | None = Field(default=None, description="Only search these documents.")
     top_k: int | None = Field(default=None, ge=1, le=50, description="Passages to read (1-50).")
 
 
@@ -47,7 +62,7 @@ class AskResponse(BaseModel):
 
 class ChatMessage(StrictModel):
     role: Literal["user", "assistant"]
-    content: str = Field(max_length=MAX_MESSAGE_CHARS, description=(
+    content: Text = Field(max_length=MAX_MESSAGE_CHARS, description=(
         "A user message has at most max_question_chars characters; an assistant message at most "
         f"{MAX_MESSAGE_CHARS:,}."))
 
@@ -55,7 +70,7 @@ class ChatMessage(StrictModel):
 class ChatRequest(StrictModel):
     messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_CHAT_MESSAGES, description=(
         f"At most {MAX_CHAT_MESSAGES} messages and {MAX_CHAT_CHARS:,} characters in all."))
-    document_ids: list[str] | None = None
+    document_ids: list[Text] | None = None
     stream: bool = False
 
 
@@ -73,10 +88,10 @@ class ChatResponse(BaseModel):
 
 
 class DocumentIn(StrictModel):
-    id: str | None = Field(default=None, description="1-128 characters of [A-Za-z0-9._-]; default: from the title.")
-    title: str | None = Field(default=None, max_length=500)
-    text: str
-    metadata: dict[str, str] | None = None
+    id: Text | None = Field(default=None, description="1-128 characters of [A-Za-z0-9._-]; default: from the title.")
+    title: Text | None = Field(default=None, max_length=500)
+    text: Text
+    metadata: dict[Text, Text] | None = None
 
 
 class DocumentCreated(BaseModel):

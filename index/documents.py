@@ -11,6 +11,8 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 SUPPORTED_SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
                       ".html": "html", ".htm": "html"}
 DATED_HEADLINE = re.compile(r"^date (\d{4}-\d{2}-\d{2}) (.+)$")
+# A lone surrogate is a code point no UTF-8 can encode: stored, it fails every later read of the row.
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class DocumentError(ValueError):
@@ -48,8 +50,18 @@ def validate_id(document_id: str) -> str:
     return document_id
 
 
+def check_encodable(value: str, what: str) -> str:
+    """Return the value unchanged, or raise if it holds a lone surrogate (not valid Unicode text)."""
+    found = SURROGATE.search(value)
+    if found:
+        raise DocumentError("invalid_text", f"the {what} holds a lone surrogate (U+{ord(found.group(0)):04X}) "
+                                            f"at character {found.start():,}; send valid Unicode text")
+    return value
+
+
 def validate_text(text: str, max_chars: int) -> str:
-    """Reject empty, binary or oversized text."""
+    """Reject empty, binary, oversized or unencodable text."""
+    check_encodable(text, "document text")
     if "\x00" in text or _looks_binary(text):
         raise DocumentError("binary_content", "the document looks like binary data, not text")
     if not text.strip():
@@ -79,6 +91,11 @@ def make_document(
 ) -> Document:
     """Build a validated document from plain text; a `date YYYY-MM-DD Headline` first line sets both."""
     validate_text(text, max_chars)
+    if title:
+        check_encodable(title, "title")
+    for key, value in (metadata or {}).items():
+        check_encodable(key, "metadata key")
+        check_encodable(value, f"metadata value of {key!r}")
     meta = dict(metadata or {})
     first_line = text.lstrip().split("\n", 1)[0].strip()
     dated = DATED_HEADLINE.match(first_line)

@@ -11,14 +11,24 @@ from starlette.concurrency import run_in_threadpool
 from api.dependencies import AdminAccess, ReaderAccess, ServicesDep
 from api.errors import ApiError
 from api.schemas import DocumentCreated, DocumentIn, DocumentList, DocumentOut, DocumentSummaryOut
-from index.documents import Document, load_document, make_document, validate_id
+from index.documents import SURROGATE, Document, load_document, make_document, validate_id
 from index.store import DocumentSummary
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"], dependencies=[ReaderAccess])
 
 
+def _readable(value: str) -> str:
+    """The value with any lone surrogate shown as U+FFFD, one for one, so that offsets still hold.
+
+    Input is checked for them now, but a store written before that may hold some (in metadata), and
+    one such value must not make the whole listing fail.
+    """
+    return SURROGATE.sub("\ufffd", value)
+
+
 def _summary(summary: DocumentSummary) -> DocumentSummaryOut:
-    return DocumentSummaryOut(id=summary.id, title=summary.title, metadata=summary.metadata,
+    metadata = {_readable(key): _readable(value) for key, value in summary.metadata.items()}
+    return DocumentSummaryOut(id=_readable(summary.id), title=_readable(summary.title), metadata=metadata,
                               characters=summary.characters, chunks=summary.chunk_count,
                               sentences=summary.sentence_count)
 
@@ -74,7 +84,7 @@ async def list_documents(services: ServicesDep) -> DocumentList:
 async def get_document(document_id: str, services: ServicesDep) -> DocumentOut:
     """A document with its full text (offsets are code points into `text`)."""
     document = services.store.get(document_id)
-    return DocumentOut(**_summary(services.store.summary(document_id)).model_dump(), text=document.text)
+    return DocumentOut(**_summary(services.store.summary(document_id)).model_dump(), text=_readable(document.text))
 
 
 @router.delete("/{document_id}", status_code=204, dependencies=[AdminAccess])

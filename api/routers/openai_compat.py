@@ -20,7 +20,7 @@ from api.convert import citation_out, reply_text
 from api.dependencies import ReaderAccess, ServicesDep
 from api.errors import ApiError
 from api.routers.chat import pieces
-from api.schemas import MAX_CHAT_MESSAGES, ChatMessage
+from api.schemas import MAX_CHAT_MESSAGES, ChatMessage, Text
 
 router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[ReaderAccess])
 MODEL_NAME = "citeqa"
@@ -34,10 +34,10 @@ class CompletionMessage(BaseModel):
 
 class CompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
-    model: str = MODEL_NAME
+    model: Text = MODEL_NAME
     messages: list[CompletionMessage] = Field(min_length=1, max_length=MAX_CHAT_MESSAGES)
     stream: bool = False
-    document_ids: list[str] | None = None
+    document_ids: list[Text] | None = None
 
 
 def _text(content: str | list[dict[str, Any]] | None) -> str:

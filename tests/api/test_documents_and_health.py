@@ -93,3 +93,23 @@ def test_readyz_is_503_until_models_are_loaded(tmp_path) -> None:
     assert client.get("/readyz").status_code == 503
     error = client.post("/v1/ask", json={"question": "who?"})
     assert error.status_code == 503 and error.json()["error"]["code"] == "not_ready"
+
+
+def test_a_stored_lone_surrogate_does_not_break_listing_or_reading(tmp_path, store) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.services import Services
+    from index.documents import Document
+    from index.settings import Settings
+
+    # A store written before input was checked: the metadata value went in as a JSON escape.
+    store.add(Document("old", "Old", "An old document about the Moon.", {"k": "a\ud83db", "fine": "yes"}))
+    settings = Settings(data_dir=tmp_path)
+    app = create_app(settings, services=Services(settings, store, None, None, ready=True))  # type: ignore[arg-type]
+    client = TestClient(app)
+    listed = client.get("/v1/documents")
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["documents"][0]["metadata"] == {"k": "a\ufffdb", "fine": "yes"}
+    read = client.get("/v1/documents/old")
+    assert read.status_code == 200 and read.json()["text"] == "An old document about the Moon."

@@ -106,3 +106,30 @@ def test_api_token_guards_every_v1_route(locked_server) -> None:
         assert client.get("/v1/documents").status_code == 200
         error = error_of(client.post("/v1/documents", json={"text": "Hello there."}), 403)
         assert error["code"] == "writes_disabled" and "CITEQA_ADMIN_TOKEN" in error["message"]
+
+
+LONE_SURROGATES = [  # raw bodies: a JSON escape is how a lone surrogate arrives
+    ("/v1/ask", b'{"question": "who is \\ud83d?"}'),
+    ("/v1/ask", b'{"question": "who?", "document_ids": ["\\ud83d"]}'),
+    ("/v1/chat", b'{"messages": [{"role": "user", "content": "who is \\ud83d?"}]}'),
+    ("/v1/chat", b'{"messages": [{"role": "user", "content": "who?"}, {"role": "assistant", "content": "\\udc00"},'
+                 b' {"role": "user", "content": "what did he say?"}]}'),
+    ("/v1/chat/completions", b'{"model": "citeqa", "messages": [{"role": "user", "content": "who is \\ud83d?"}]}'),
+    ("/v1/chat/completions", b'{"model": "\\ud83d", "messages": [{"role": "user", "content": "who?"}]}'),
+    ("/v1/chat/completions", b'{"messages": [{"role": "user", "content": [{"type": "text", "text": "\\ud83d"}]}]}'),
+    ("/v1/documents", b'{"text": "Fine text.", "metadata": {"k": "\\ud83d"}}'),
+    ("/v1/documents", b'{"text": "Fine text.", "metadata": {"\\ud83d": "v"}}'),
+    ("/v1/documents", b'{"text": "Fine \\ud83d text."}'),
+    ("/v1/documents", b'{"text": "Fine text.", "title": "\\ud83d"}'),
+]
+
+
+@pytest.mark.parametrize(("route", "body"), LONE_SURROGATES, ids=[f"{r} {b[:60]!r}" for r, b in LONE_SURROGATES])
+def test_lone_surrogates_are_refused_and_nothing_is_stored(server, route: str, body: bytes) -> None:
+    before = snapshot(server)
+    with server.client() as client:
+        response = client.post(route, content=body, headers={"Content-Type": "application/json"})
+        error = error_of(response, 422)
+        assert "surrogate" in error["message"]
+        assert client.get("/v1/documents").status_code == 200
+    assert snapshot(server) == before

@@ -69,3 +69,17 @@ def test_invalid_ids_are_rejected(bad: str) -> None:
 
 def test_slug_is_a_valid_id() -> None:
     assert validate_id(slugify("Ça va? Ünïcode & spaces / slashes")) == "ca-va-unicode-spaces-slashes"
+
+
+@pytest.mark.parametrize(("field", "arguments"), [
+    ("document text", {"text": "Fine so far \ud83d then not."}),
+    ("title", {"text": "Fine text.", "title": "Bad \udc00 title"}),
+    ("metadata key", {"text": "Fine text.", "metadata": {"k\ud83d": "v"}}),
+    ("metadata value", {"text": "Fine text.", "metadata": {"k": "\ud83d"}}),
+])
+def test_lone_surrogates_are_refused_anywhere_in_a_document(field: str, arguments: dict) -> None:
+    text = arguments.pop("text")
+    with pytest.raises(DocumentError) as raised:
+        make_document(text, **arguments)
+    assert raised.value.code == "invalid_text" and field in str(raised.value)
+    str(raised.value).encode("utf-8")  # the message itself can be sent
