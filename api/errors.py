@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from index.documents import DocumentError
-from index.store import UnknownDocumentError
+from index.store import DocumentExistsError, UnknownDocumentError
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def _describe(error: dict[str, Any]) -> str:
 
 
 STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type",
+                405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
                 422: "invalid_request", 429: "too_many_requests", 503: "not_ready"}
 
 
@@ -62,6 +62,11 @@ def install(app: FastAPI) -> None:
     async def document_error(_: Request, error: DocumentError) -> JSONResponse:
         status = 413 if error.code == "document_too_large" else 415 if error.code == "unsupported_file_type" else 422
         return error_response(status, error.code, str(error))
+
+    @app.exception_handler(DocumentExistsError)
+    async def document_exists(_: Request, error: DocumentExistsError) -> JSONResponse:
+        return error_response(409, "document_exists",
+                              f"{error}: send it with that `id`, or with `?replace=true`, to replace it")
 
     @app.exception_handler(UnknownDocumentError)
     async def unknown_document(_: Request, error: UnknownDocumentError) -> JSONResponse:

@@ -14,6 +14,7 @@ OFFSETS = "Offsets are Unicode code points into the stored document text; `end` 
 MAX_CHAT_MESSAGES = 200
 MAX_CHAT_CHARS = 200_000
 MAX_MESSAGE_CHARS = 20_000
+MAX_TITLE_CHARS = 500
 
 
 def _encodable(value: object) -> object:
@@ -89,7 +90,7 @@ class ChatResponse(BaseModel):
 
 class DocumentIn(StrictModel):
     id: Text | None = Field(default=None, description="1-128 characters of [A-Za-z0-9._-]; default: from the title.")
-    title: Text | None = Field(default=None, max_length=500)
+    title: Text | None = Field(default=None, max_length=MAX_TITLE_CHARS)
     text: Text
     metadata: dict[Text, Text] | None = None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -34,10 +35,21 @@ class Document:
 
 
 def slugify(value: str) -> str:
-    """A valid document id made from a title or file name."""
-    ascii_text = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+    """A valid document id made from a title or file name.
+
+    Letters and digits with no ASCII form are dropped from the slug, so a name that loses any (or has
+    none left) also gets a short hash of the whole name: "文書" and "報告" must not share one id.
+    """
+    decomposed = unicodedata.normalize("NFKD", value)
+    ascii_text = decomposed.encode("ascii", "ignore").decode()
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", ascii_text).strip("-.").lower()
-    return slug[:128] or "document"
+    lost = any(character.isalnum() and not character.isascii() for character in decomposed)
+    if not re.search("[a-z0-9]", slug):
+        slug, lost = "document", True
+    if not lost:
+        return slug[:128]
+    digest = hashlib.sha256(value.encode("utf-8", "backslashreplace")).hexdigest()[:12]
+    return f"{slug[:115].rstrip('-.')}-{digest}"
 
 
 def validate_id(document_id: str) -> str:

@@ -54,6 +54,14 @@ class StoreMismatchError(RuntimeError):
     """The store on disk was built with other settings than the running ones."""
 
 
+class DocumentExistsError(ValueError):
+    """A write that may not replace found a document with its id already stored."""
+
+    def __init__(self, document_id: str) -> None:
+        super().__init__(f"a document with id {document_id!r} already exists")
+        self.document_id = document_id
+
+
 class UnknownDocumentError(KeyError):
     """No document has the given id."""
 
@@ -267,15 +275,22 @@ class PassageStore:
                 shutil.rmtree(folder, ignore_errors=True)
 
     # ------------------------------------------------------------------ writes
-    def add(self, document: Document, progress: bool = False) -> IngestResult:
-        """Add a document, replacing any with the same id; all or nothing."""
-        return self.add_many([document], progress=progress)[0]
+    def add(self, document: Document, progress: bool = False, replace: bool = True) -> IngestResult:
+        """Add a document, replacing any with the same id unless `replace` is false; all or nothing."""
+        return self.add_many([document], progress=progress, replace=replace)[0]
 
-    def add_many(self, documents: Sequence[Document], progress: bool = False) -> list[IngestResult]:
-        """Chunk and embed documents, then store them in one atomic write."""
+    def add_many(self, documents: Sequence[Document], progress: bool = False,
+                 replace: bool = True) -> list[IngestResult]:
+        """Chunk and embed documents, then store them in one atomic write.
+
+        With `replace` false, a document whose id is already stored raises DocumentExistsError and
+        nothing is written; the check is repeated inside the write, so a concurrent add cannot slip in.
+        """
         assert self._chunker is not None, "open() the store first"
         prepared = []
         for document in documents:
+            if not replace and self.has(document.id):  # before the embedding work, which is the slow part
+                raise DocumentExistsError(document.id)
             if len(document.text) > self.max_document_chars:
                 raise DocumentError(
                     "document_too_large",
@@ -293,6 +308,8 @@ class PassageStore:
             offset = 0
             for document, sentences, chunks in prepared:
                 replaced = self._delete_rows(connection, document.id)
+                if replaced and not replace:
+                    raise DocumentExistsError(document.id)
                 self._insert(connection, document, sentences, chunks, vectors[offset : offset + len(chunks)])
                 offset += len(chunks)
                 results.append(IngestResult(document.id, len(chunks), len(sentences), replaced))

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.dependencies import AdminAccess, ReaderAccess, ServicesDep
 from api.errors import ApiError
-from api.schemas import DocumentCreated, DocumentIn, DocumentList, DocumentOut, DocumentSummaryOut
+from api.schemas import MAX_TITLE_CHARS, DocumentCreated, DocumentIn, DocumentList, DocumentOut, DocumentSummaryOut
 from index.documents import SURROGATE, Document, load_document, make_document, validate_id
 from index.store import DocumentSummary
 
@@ -33,7 +34,8 @@ def _summary(summary: DocumentSummary) -> DocumentSummaryOut:
                               sentences=summary.sentence_count)
 
 
-async def _document_from_request(request: Request, max_chars: int) -> Document:
+async def _document_from_request(request: Request, max_chars: int) -> tuple[Document, bool]:
+    """The document sent, and whether the client named its id (which allows replacing that id)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         try:
@@ -43,8 +45,9 @@ async def _document_from_request(request: Request, max_chars: int) -> Document:
         except ValidationError as error:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:5])
             raise ApiError(422, "invalid_request", problems) from error
-        return make_document(body.text, document_id=body.id, title=body.title, metadata=body.metadata,
-                             max_chars=max_chars)
+        document = make_document(body.text, document_id=body.id, title=body.title, metadata=body.metadata,
+                                 max_chars=max_chars)
+        return document, bool(body.id)
     if content_type == "multipart/form-data":
         form = await request.form()
         upload = form.get("file")
@@ -52,11 +55,16 @@ async def _document_from_request(request: Request, max_chars: int) -> Document:
             raise ApiError(422, "missing_file", "send the document as a multipart field named 'file'")
         document_id = form.get("id")
         title = form.get("title")
-        return load_document(
+        if isinstance(title, str) and len(title) > MAX_TITLE_CHARS:  # the cap JSON has
+            raise ApiError(422, "invalid_request", f"title: the title has {len(title):,} characters; "
+                                                   f"the limit is {MAX_TITLE_CHARS:,}")
+        named = isinstance(document_id, str) and bool(document_id)
+        document = load_document(
             await upload.read(), filename=upload.filename or "upload.txt",
             document_id=validate_id(document_id) if isinstance(document_id, str) and document_id else None,
             title=title if isinstance(title, str) and title else None, max_chars=max_chars,
         )
+        return document, named
     raise ApiError(415, "unsupported_media_type",
                    "send application/json {text, id?, title?, metadata?} or multipart/form-data with a file")
 
@@ -67,10 +75,14 @@ async def _document_from_request(request: Request, max_chars: int) -> Document:
                  "multipart/form-data": {"schema": {"type": "object", "properties": {
                      "file": {"type": "string", "format": "binary"}, "id": {"type": "string"},
                      "title": {"type": "string"}}, "required": ["file"]}}}}})
-async def add_document(request: Request, services: ServicesDep) -> DocumentCreated:
-    """Add or replace (same id) a document: JSON text or a .txt/.md/.html upload."""
-    document = await _document_from_request(request, services.settings.max_document_chars)
-    result = await run_in_threadpool(services.store.add, document)
+async def add_document(request: Request, services: ServicesDep, replace: Annotated[bool, Query(
+        description="Replace a stored document whose id was derived from the title or file name. "
+                    "Sending an explicit `id` always replaces that id.")] = False) -> DocumentCreated:
+    """Add a document (JSON text or a .txt/.md/.html upload), or replace one: a derived id that is
+    already taken is a 409 unless `replace=true`, so two files whose names slugify alike never overwrite
+    each other silently."""
+    document, named = await _document_from_request(request, services.settings.max_document_chars)
+    result = await run_in_threadpool(services.store.add, document, replace=named or replace)
     return DocumentCreated(id=result.document_id, title=document.title, chunks=result.chunk_count,
                            sentences=result.sentence_count, replaced=result.replaced)
 

@@ -113,3 +113,43 @@ def test_a_stored_lone_surrogate_does_not_break_listing_or_reading(tmp_path, sto
     assert listed.json()["documents"][0]["metadata"] == {"k": "a\ufffdb", "fine": "yes"}
     read = client.get("/v1/documents/old")
     assert read.status_code == 200 and read.json()["text"] == "An old document about the Moon."
+
+
+def test_uploads_never_overwrite_each_other_by_name(server) -> None:
+    with server.client() as client:
+        first = client.post("/v1/documents", files={"file": ("文書.txt", b"The first file talks about rivers.")})
+        second = client.post("/v1/documents", files={"file": ("報告.txt", b"The second file talks about hills.")})
+        assert first.status_code == 201 and second.status_code == 201, (first.text, second.text)
+        ids = first.json()["id"], second.json()["id"]
+        assert ids[0] != ids[1] and not first.json()["replaced"] and not second.json()["replaced"]
+
+        again = client.post("/v1/documents", files={"file": ("文書.txt", b"A different text, same name.")})
+        assert again.status_code == 409 and again.json()["error"]["code"] == "document_exists", again.text
+        assert client.get(f"/v1/documents/{ids[0]}").json()["text"] == "The first file talks about rivers."
+
+        replaced = client.post("/v1/documents", params={"replace": "true"},
+                               files={"file": ("文書.txt", b"A different text, same name.")})
+        assert replaced.status_code == 201 and replaced.json() | {"id": ids[0], "replaced": True} == replaced.json()
+        assert client.get(f"/v1/documents/{ids[0]}").json()["text"] == "A different text, same name."
+        for document_id in ids:
+            assert client.delete(f"/v1/documents/{document_id}").status_code == 204
+
+
+def test_json_without_an_id_does_not_replace_by_title_either(server) -> None:
+    with server.client() as client:
+        first = client.post("/v1/documents", json={"title": "Lighthouse", "text": "The lighthouse is red."})
+        assert first.status_code == 201 and first.json()["id"] == "lighthouse"
+        again = client.post("/v1/documents", json={"title": "Lighthouse", "text": "The lighthouse is blue."})
+        assert again.status_code == 409 and again.json()["error"]["code"] == "document_exists"
+        assert client.get("/v1/documents/lighthouse").json()["text"] == "The lighthouse is red."
+        named = client.post("/v1/documents", json={"id": "lighthouse", "text": "The lighthouse is green."})
+        assert named.status_code == 201 and named.json()["replaced"] is True
+        assert client.delete("/v1/documents/lighthouse").status_code == 204
+
+
+def test_multipart_title_has_the_json_cap(server) -> None:
+    with server.client() as client:
+        response = client.post("/v1/documents", data={"title": "t" * 501},
+                               files={"file": ("long-title.txt", b"A text with a very long title.")})
+        assert response.status_code == 422 and "500" in response.json()["error"]["message"], response.text
+        assert client.get("/v1/documents/long-title").status_code == 404

@@ -83,3 +83,17 @@ def test_lone_surrogates_are_refused_anywhere_in_a_document(field: str, argument
         make_document(text, **arguments)
     assert raised.value.code == "invalid_text" and field in str(raised.value)
     str(raised.value).encode("utf-8")  # the message itself can be sent
+
+
+@pytest.mark.parametrize(("first", "second"), [("文書", "報告"), ("報告 2023", "文書 2023"), ("---", "..."),
+                                               ("Straße", "Strae")])
+def test_names_that_lose_characters_get_distinct_ids(first: str, second: str) -> None:
+    ids = slugify(first), slugify(second)
+    assert ids[0] != ids[1]
+    assert all(validate_id(i) == i for i in ids)
+    assert slugify(first) == ids[0]  # the same name always gives the same id
+
+
+def test_files_with_no_ascii_letters_do_not_share_an_id() -> None:
+    ids = {load_document(b"Some text.", filename=name).id for name in ("文書.txt", "報告.txt", "Документ.txt")}
+    assert len(ids) == 3 and "document" not in ids

@@ -9,7 +9,7 @@ import pytest
 
 from index.documents import Document, DocumentError, make_document
 from index.embed import Embedder
-from index.store import PassageStore, StoreMismatchError, UnknownDocumentError
+from index.store import DocumentExistsError, PassageStore, StoreMismatchError, UnknownDocumentError
 
 
 def test_search_finds_names_with_offsets_and_all_three_scores(store: PassageStore, article_text: str) -> None:
@@ -49,6 +49,23 @@ def test_replace_and_delete_without_touching_other_documents(store: PassageStore
     assert all(hit.document_id == "beta" for hit in store.search("river Alpha", k=5))
     with pytest.raises(UnknownDocumentError):
         store.delete("alpha")
+
+
+def test_an_add_that_may_not_replace_changes_nothing(store: PassageStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    store.add(make_document("The river Alpha flows north to the sea.", document_id="alpha"))
+    version = store.version()
+    with pytest.raises(DocumentExistsError):
+        store.add(make_document("The river Alpha flows south.", document_id="alpha"), replace=False)
+    assert store.get("alpha").text == "The river Alpha flows north to the sea."
+    assert store.version() == version
+    # The check inside the write holds even when the early one missed a concurrent add.
+    monkeypatch.setattr(store, "has", lambda document_id: False)
+    with pytest.raises(DocumentExistsError):
+        store.add(make_document("The river Alpha flows south.", document_id="alpha"), replace=False)
+    assert store.get("alpha").text == "The river Alpha flows north to the sea."
+    assert store.version() == version
+    monkeypatch.undo()
+    assert not store.add(make_document("Beta is new.", document_id="beta"), replace=False).replaced
 
 
 def test_reopen_keeps_everything(tmp_path: Path, embedder: Embedder) -> None:
