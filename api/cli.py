@@ -6,7 +6,6 @@ import contextlib
 import functools
 import json
 import os
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -201,6 +200,8 @@ NEGATIVE_HELP = {  # odds, per question with an answer, of adding each kind of "
     "retrieved": "odds of the other paragraph BM25 ranks first for the question, as a no-answer example",
     "answer_removed": "odds of the question's own paragraph without the sentences holding the answer",
     "entity_swapped": "odds of the question with a name or number swapped for one its paragraph lacks",
+    "negated": "odds of the question with its auxiliary verb negated, over its own paragraph",
+    "antonym": "odds of the question with a word swapped for an antonym its paragraph lacks",
 }
 
 
@@ -215,6 +216,13 @@ def train_reader(
     retrieved_negative_ratio: Annotated[float, typer.Option(help=NEGATIVE_HELP["retrieved"])] = 0.0,
     answer_removed_ratio: Annotated[float, typer.Option(help=NEGATIVE_HELP["answer_removed"])] = 0.0,
     entity_swapped_ratio: Annotated[float, typer.Option(help=NEGATIVE_HELP["entity_swapped"])] = 0.0,
+    negated_ratio: Annotated[float, typer.Option(help=NEGATIVE_HELP["negated"])] = 0.0,
+    antonym_ratio: Annotated[float, typer.Option(help=NEGATIVE_HELP["antonym"])] = 0.0,
+    unanswerable_data: Annotated[Path | None, typer.Option(
+        help="SQuAD 2.0-format file with real unanswerable questions, added to --data")] = None,
+    unanswerable_repeat: Annotated[int, typer.Option(help="times the --unanswerable-data examples are repeated")] = 1,
+    hold_out_article: Annotated[list[str] | None, typer.Option(
+        help="title of an --unanswerable-data article to leave out (repeatable)")] = None,
     skip_examples: Annotated[int, typer.Option(help="skip the first N shuffled examples (seen before)")] = 0,
     time_budget_minutes: float | None = None, seed: int = 13, device: str = "auto",
     bf16: Annotated[bool | None, typer.Option(help="bf16 autocast (default: where it runs natively)")] = None,
@@ -238,9 +246,11 @@ def train_reader(
     final = run_training(TrainConfig(
         data_path=data, output_dir=output, base_model=base, max_length=max_length, stride=stride,
         batch_size=batch_size, learning_rate=learning_rate, epochs=epochs, max_examples=max_examples,
-        negatives=NegativeMix(negative_ratio, retrieved_negative_ratio, answer_removed_ratio, entity_swapped_ratio),
+        negatives=NegativeMix(negative_ratio, retrieved_negative_ratio, answer_removed_ratio, entity_swapped_ratio,
+                              negated_ratio, antonym_ratio),
         skip_examples=skip_examples, time_budget_minutes=time_budget_minutes, seed=seed, device=device,
-        bf16=use_bf16, resume=resume,
+        bf16=use_bf16, resume=resume, unanswerable_data=unanswerable_data,
+        unanswerable_repeat=unanswerable_repeat, hold_out_articles=tuple(hold_out_article or ()),
     ))
     console.print(f"exported {final}")
 
@@ -278,7 +288,15 @@ def eval_reader(
 def _report(result: dict[str, Any], json_output: bool) -> None:
     if not json_output:
         for key, value in result.items():
-            console.print(f"{key}: {value:.2f}" if isinstance(value, float) else f"{key}: {value}")
+            if key != "curve":
+                console.print(f"{key}: {value:.3f}" if isinstance(value, float) else f"{key}: {value}")
+        if "curve" in result:
+            table = Table("threshold", "no-answer accuracy", "HasAns F1", "F1", "answered %",
+                          title="accuracy / coverage")
+            for row in result["curve"]:
+                table.add_row(*(f"{row[key]:.1f}" if key != "threshold" else f"{row[key]:.2f}"
+                                for key in ("threshold", "no_answer_accuracy", "has_answer_f1", "f1", "coverage")))
+            console.print(table)
     print(json.dumps(result), flush=True)
 
 
@@ -321,12 +339,9 @@ def eval_squad(
         with answers.open("w", encoding="utf-8") as out:
             for row in rows:
                 out.write(json.dumps({"id": row.question.id, "question": row.question.question, "answer": row.answer,
-                                      "score": row.score, "gold": row.question.answers}) + "\n")
+                                      "score": row.score, "gold": row.question.answers,
+                                      "features": row.features}) + "\n")
     _report(result, json_output)
-
-
-def main() -> None:  # pragma: no cover - console entry point
-    sys.exit(app())
 
 
 @app.command("calibrate-reader")
@@ -356,3 +371,38 @@ def calibrate_reader(
               f"(after the first {skip}; negatives: {mix.describe()}; seed {seed})"}
     (reader / CALIBRATION_FILE).write_text(json.dumps(record, indent=2))
     console.print(f"calibration: {record}")
+
+
+@app.command("calibrate-answerability")
+@friendly
+def calibrate_answerability(
+    data: Annotated[Path, typer.Option(help="SQuAD 2.0-format file with unanswerable questions (not an eval file)")],
+    article: Annotated[list[str], typer.Option(help="title of an article the reader never trained on (repeatable)")],
+    reader: Annotated[Path | None, typer.Option(help="reader folder (answerability.json is written there)")] = None,
+) -> None:
+    """Fit the answer/no-answer model on whole held-out articles, asked as the pipeline asks them."""
+    from qa.abstention import ANSWERABILITY_FILE
+    from qa.end_to_end import answer_all, fit_answerability_on, ingest_articles, load_articles
+
+    documents, questions = load_articles(data)
+    wanted = {title.replace("_", " ") for title in article}
+    documents = [document for document in documents if document[1] in wanted]
+    if len(documents) != len(wanted):
+        raise typer.BadParameter(f"articles not in {data.name}: {sorted(wanted - {d[1] for d in documents})}")
+    kept = {document[0] for document in documents}
+    questions = [question for question in questions if question.document_id in kept]
+    settings = get_settings()
+    folder = reader or settings.reader_path
+    with tempfile.TemporaryDirectory(prefix="citeqa-calibrate-") as scratch_dir:
+        update: dict[str, Any] = {"data_dir": Path(scratch_dir), "ingest_default_corpus": False}
+        if reader is not None:
+            update["reader_path"] = reader
+        answerer = build_answerer(settings.model_copy(update=update))
+        ingest_articles(answerer.store, documents)
+        with Progress(console=errors, transient=True) as progress:
+            task = progress.add_task("answering", total=len(questions))
+            rows = answer_all(answerer, questions, lambda n: progress.update(task, completed=n))
+    model = fit_answerability_on(rows)
+    target = Path(folder or answerer.reader.model_path) / ANSWERABILITY_FILE
+    target.write_text(model.to_json(f"{len(rows)} questions of {data.name}: {', '.join(sorted(wanted))}"))
+    console.print(f"wrote {target}")

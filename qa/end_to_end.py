@@ -12,8 +12,9 @@ import numpy as np
 
 from index.documents import make_document, slugify
 from index.store import PassageStore
+from qa.abstention import AnswerabilityModel, fit_answerability
 from qa.pipeline import QuestionAnswerer
-from qa.squad_metrics import best_over, exact_match, f1
+from qa.squad_metrics import abstention_curve, answerability_auc, best_over, exact_match, f1
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class PipelineRow:
     question: ArticleQuestion
     answer: str | None
     score: float
+    features: list[float] | None = None
 
 
 def answer_all(answerer: QuestionAnswerer, questions: list[ArticleQuestion],
@@ -84,8 +86,8 @@ def answer_all(answerer: QuestionAnswerer, questions: list[ArticleQuestion],
     always = answerer.with_threshold(0.0)
     rows = []
     for number, question in enumerate(questions):
-        answer = always.run(question.question, [question.document_id])
-        rows.append(PipelineRow(question, answer.answer, answer.score))
+        answer, x = always.answer_with_features(question.question, [question.document_id])
+        rows.append(PipelineRow(question, answer.answer, answer.score, None if x is None else x.tolist()))
         if progress:
             progress(number + 1)
     return rows
@@ -129,10 +131,30 @@ def best_pipeline_threshold(files: list[list[PipelineRow]]) -> float:
     return float(candidates[best].min())
 
 
+def fit_answerability_on(rows: list[PipelineRow]) -> AnswerabilityModel:
+    """Fit the answerability model to the pipeline's answers: is the best span right (F1 > 0.5)?"""
+    usable = [row for row in rows if row.features is not None and row.answer is not None]
+    x = np.array([row.features for row in usable])
+    correct = np.array([best_over(f1, row.answer or "", row.question.answers) > 0.5 if row.question.answers
+                        else False for row in usable])
+    return fit_answerability(x, correct)
+
+
 def pipeline_report(rows: list[PipelineRow], threshold: float) -> dict[str, Any]:
-    """`pipeline_scores` at the threshold, plus the F1 the pipeline would get if it never abstained."""
+    """`pipeline_scores` at the threshold, plus the F1 the pipeline would get if it never abstained.
+
+    With unanswerable questions it also gives the AUC of the answer/no-answer decision and the
+    accuracy/coverage curve (no-answer accuracy and HasAns F1 at several thresholds).
+    """
     result = pipeline_scores(rows, threshold)
     result["f1_never_abstaining"] = pipeline_scores(rows, 0.0)["f1"]
+    answerable = [bool(row.question.answers) for row in rows]
+    if not all(answerable) and any(answerable):
+        scores = [row.score if row.answer is not None else 0.0 for row in rows]
+        result["auc"] = answerability_auc(scores, answerable)
+        answered_f1 = [best_over(f1, row.answer, row.question.answers) if row.answer is not None else 0.0
+                       for row in rows]
+        result["curve"] = abstention_curve(scores, answered_f1, answerable)
     return result
 
 

@@ -7,8 +7,11 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from index.chunk import PARAGRAPH_BREAK, Span
 from index.store import PassageStore, SearchHit, UnknownDocumentError
+from qa.abstention import MARGIN_CLIP, AnswerabilityModel, content_words, features
 from qa.reader import AnswerSpan, Passage, Reader, ReaderOutput, merge_spans
 from qa.squad_metrics import normalize_answer
 
@@ -50,8 +53,24 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _DocumentView:
+    """What answering needs of a stored document: its text, sentences and content words."""
+
+    text: str
+    sentences: list[Span]
+    words: set[str]
+
+
+_UNSET: object = object()
+
+
 class QuestionAnswerer:
-    """A plain callable pipeline over a passage store and a reader."""
+    """A plain callable pipeline over a passage store and a reader.
+
+    The answer's score is the answerability model's probability that the best span is right when the
+    reader's folder has one (`qa/abstention.py`), else the reader's calibrated span score.
+    """
 
     def __init__(
         self,
@@ -62,6 +81,7 @@ class QuestionAnswerer:
         rank_penalty: float = 0.0,
         early_exit_score: float = 1.0,
         read_context_chars: int = 0,
+        answerability: AnswerabilityModel | None | object = _UNSET,
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError("threshold must be in [0, 1]")
@@ -80,7 +100,11 @@ class QuestionAnswerer:
         self.rank_penalty = rank_penalty
         self.early_exit_score = early_exit_score
         self.read_context_chars = read_context_chars
-        self._sentences: dict[tuple[int, str], tuple[str, list[Span]]] = {}
+        self.answerability: AnswerabilityModel | None = (
+            AnswerabilityModel.load(reader.model_path) if answerability is _UNSET
+            else answerability  # type: ignore[assignment]
+        )
+        self._documents: dict[tuple[int, str], _DocumentView] = {}
         self._cache_lock = threading.Lock()
 
     def warm_up(self) -> None:
@@ -92,6 +116,11 @@ class QuestionAnswerer:
 
     def run(self, question: str, document_ids: Sequence[str] | None = None,
             top_k: int | None = None) -> Answer:
+        return self.answer_with_features(question, document_ids, top_k)[0]
+
+    def answer_with_features(self, question: str, document_ids: Sequence[str] | None = None,
+                             top_k: int | None = None) -> tuple[Answer, np.ndarray | None]:
+        """The answer and the answerability features of its best span (None when no span was found)."""
         question = question.strip()
         if not question:
             raise ValueError("question is empty")
@@ -100,23 +129,30 @@ class QuestionAnswerer:
                 raise UnknownDocumentError(document_id)
         hits = self.store.search(question, k=top_k or self.top_k, document_ids=document_ids)
         if not hits:
-            return Answer(question, None, 0.0, [])
+            return Answer(question, None, 0.0, []), None
         passages = self._passages(hits)
         output = vote_by_answer(self._read(question, passages))
         if not output.spans:
-            return Answer(question, None, 0.0, [self._passage_citation(hits[0].document_id,
-                                                                       hits[0].start, hits[0].end)])
+            citation = self._passage_citation(hits[0].document_id, hits[0].start, hits[0].end)
+            return Answer(question, None, 0.0, [citation]), None
         best = output.spans[0]
-        if best.score < self.threshold:
-            citation = self._passage_citation(best.document_id, best.start, best.end)
-            return Answer(question, None, best.score, [citation])
-        citations = [self._cite(span) for span in output.spans[:1]]
-        return Answer(question, citations[0].text, best.score, citations)
+        document = self._document(best.document_id)
+        evidence = self._evidence(document.text, document.sentences, best.start, best.end)
+        first_margin = max((s.margin for s in output.spans if s.passage_index == 0), default=-MARGIN_CLIP)
+        x = features(question, best, output.spans, first_margin, evidence.text, document.words, document.text)
+        score = self.answerability.probability(x) if self.answerability is not None else best.score
+        if score < self.threshold:
+            citation = Citation(best.document_id, evidence.start, evidence.end, evidence.text, evidence)
+        else:
+            citation = Citation(best.document_id, best.start, best.end, document.text[best.start : best.end],
+                                evidence)
+        verify(citation, document.text)
+        return Answer(question, citation.text if score >= self.threshold else None, score, [citation]), x
 
     def with_threshold(self, threshold: float) -> QuestionAnswerer:
         """The same pipeline (store, reader, settings) with another no-answer threshold."""
         return QuestionAnswerer(self.store, self.reader, threshold, self.top_k, self.rank_penalty,
-                                self.early_exit_score, self.read_context_chars)
+                                self.early_exit_score, self.read_context_chars, self.answerability)
 
     def _passages(self, hits: Sequence[SearchHit]) -> list[Passage]:
         """The retrieved chunks in rank order, each widened by whole sentences of its paragraph if set.
@@ -128,9 +164,9 @@ class QuestionAnswerer:
         for rank, hit in enumerate(hits):
             start, text = hit.start, hit.text
             if self.read_context_chars:
-                document_text, sentences = self._document(hit.document_id)
-                start, end = widen(document_text, sentences, hit.start, hit.end, self.read_context_chars)
-                text = document_text[start:end]
+                document = self._document(hit.document_id)
+                start, end = widen(document.text, document.sentences, hit.start, hit.end, self.read_context_chars)
+                text = document.text[start:end]
             passages.append(Passage(hit.document_id, start, text, -self.rank_penalty * math.log1p(rank)))
         return passages
 
@@ -145,30 +181,24 @@ class QuestionAnswerer:
         shifted = [replace(span, passage_index=span.passage_index + 1) for span in rest.spans]
         return merge_spans([*first.spans, *shifted], top_k=CANDIDATE_SPANS)
 
-    def _cite(self, span: AnswerSpan) -> Citation:
-        text, sentences = self._document(span.document_id)
-        evidence = self._evidence(text, sentences, span.start, span.end)
-        citation = Citation(span.document_id, span.start, span.end, text[span.start : span.end], evidence)
-        verify(citation, text)
-        return citation
-
     def _passage_citation(self, document_id: str, start: int, end: int) -> Citation:
-        text, sentences = self._document(document_id)
-        evidence = self._evidence(text, sentences, start, end)
+        document = self._document(document_id)
+        evidence = self._evidence(document.text, document.sentences, start, end)
         citation = Citation(document_id, evidence.start, evidence.end, evidence.text, evidence)
-        verify(citation, text)
+        verify(citation, document.text)
         return citation
 
-    def _document(self, document_id: str) -> tuple[str, list[Span]]:
+    def _document(self, document_id: str) -> _DocumentView:
         key = (self.store.version(), document_id)
         with self._cache_lock:
-            cached = self._sentences.get(key)
+            cached = self._documents.get(key)
         if cached is None:
-            cached = (self.store.get(document_id).text, self.store.sentences(document_id))
+            text = self.store.get(document_id).text
+            cached = _DocumentView(text, self.store.sentences(document_id), content_words(text))
             with self._cache_lock:
-                if len(self._sentences) > 256:
-                    self._sentences.clear()
-                self._sentences[key] = cached
+                if len(self._documents) > 256:
+                    self._documents.clear()
+                self._documents[key] = cached
         return cached
 
     @staticmethod

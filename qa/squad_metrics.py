@@ -41,3 +41,38 @@ def best_over(metric: object, prediction: str, truths: Sequence[str]) -> float:
     """The best score of prediction against any gold answer ("" when there is none)."""
     golds = [t for t in truths if normalize_answer(t)] or [""]
     return max(metric(prediction, truth) for truth in golds)  # type: ignore[operator]
+
+
+CURVE_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def answerability_auc(scores: Sequence[float], answerable: Sequence[bool]) -> float:
+    """Area under the ROC curve of `scores` separating answerable from unanswerable questions (0.5: chance)."""
+    from sklearn.metrics import roc_auc_score
+
+    if len(set(answerable)) < 2:
+        raise ValueError("the AUC needs both answerable and unanswerable questions")
+    return float(roc_auc_score(list(answerable), list(scores)))
+
+
+def abstention_curve(scores: Sequence[float], answered_f1: Sequence[float], answerable: Sequence[bool],
+                     thresholds: Sequence[float] = CURVE_THRESHOLDS) -> list[dict[str, float]]:
+    """No-answer accuracy, HasAns F1, overall F1 and coverage (share answered) at each threshold.
+
+    `answered_f1` is each question's F1 if its best span is given (x1, not x100); a withheld answer
+    scores 1 on an unanswerable question and 0 on an answerable one, as in the official v2.0 script.
+    """
+    rows = []
+    for threshold in thresholds:
+        answered = [score >= threshold for score in scores]
+        has = [f if given else 0.0 for f, given, gold in zip(answered_f1, answered, answerable, strict=True) if gold]
+        no = [0.0 if given else 1.0 for given, gold in zip(answered, answerable, strict=True) if not gold]
+        overall = has + no
+        rows.append({
+            "threshold": threshold,
+            "no_answer_accuracy": 100 * sum(no) / max(1, len(no)),
+            "has_answer_f1": 100 * sum(has) / max(1, len(has)),
+            "f1": 100 * sum(overall) / max(1, len(overall)),
+            "coverage": 100 * sum(answered) / max(1, len(answered)),
+        })
+    return rows

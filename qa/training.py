@@ -36,6 +36,10 @@ class NegativeMix:
     entity_swapped: the question with one of its names or numbers replaced by another from the
         same article that its paragraph never mentions, over that paragraph (SQuAD 2.0's most
         common kind of unanswerable question).
+    negated: the question with its auxiliary verb negated ("was" -> "was not"), over its paragraph
+        (SQuAD 2.0's negation kind).
+    antonym: the question with one word swapped for its antonym ("largest" -> "smallest") that the
+        paragraph never uses, over its paragraph (SQuAD 2.0's antonym kind).
     Kinds at 0 draw nothing from the random generator, so an order made before a kind existed is
     made again unchanged (the calibration hold-out depends on that).
     """
@@ -44,6 +48,8 @@ class NegativeMix:
     retrieved: float = 0.0
     answer_removed: float = 0.0
     entity_swapped: float = 0.0
+    negated: float = 0.0
+    antonym: float = 0.0
 
     def __post_init__(self) -> None:
         for name, ratio in vars(self).items():
@@ -78,6 +84,9 @@ class TrainConfig:
     bf16: bool = True
     freeze_word_embeddings: bool = True
     resume: Path | None = None
+    unanswerable_data: Path | None = None
+    unanswerable_repeat: int = 1
+    hold_out_articles: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -147,6 +156,14 @@ class _ArticleNegatives:
             swapped = _swap_entity(question, own, self.names(), rng)
             if swapped is not None:
                 yield SquadExample(swapped, own, -1, "")
+        if self.mix.negated and rng.random() < self.mix.negated:
+            negated = negate(question)
+            if negated is not None:
+                yield SquadExample(negated, own, -1, "")
+        if self.mix.antonym and rng.random() < self.mix.antonym:
+            flipped = swap_antonym(question, own)
+            if flipped is not None:
+                yield SquadExample(flipped, own, -1, "")
 
     def _retrieved_without_answer(self, question: str, own: str, answer: str) -> str | None:
         if self._lexical is None:
@@ -194,6 +211,67 @@ def _swap_entity(question: str, context: str, names: list[str], rng: random.Rand
     return question[: target.start()] + rng.choice(replacements) + question[target.end() :]
 
 
+_AUXILIARY = re.compile(
+    r"\b(is|are|was|were|did|does|do|can|could|will|would|has|have|had|should|must|may|might)\b(?!\s+not\b)",
+    re.IGNORECASE,
+)
+
+
+_WH_BEFORE = re.compile(r"\b(?:what|who|whom|whose|when|where|which|why|how)\b(?:\s+\S+){0,2}\s+$", re.IGNORECASE)
+
+
+def negate(question: str) -> str | None:
+    """Negate the question's first auxiliary verb after its first word; None when it has none.
+
+    "Who was the first mayor?" -> "Who was not the first mayor?"; "What did the port handle?" ->
+    "What did the port not handle?". The paragraph then states the opposite of what is asked, the cue
+    SQuAD 2.0's negation questions carry.
+    """
+    if re.search(r"\b(not|never|n't)\b", question, re.IGNORECASE):
+        return None
+    match = next((m for m in _AUXILIARY.finditer(question) if _WH_BEFORE.search(question, 0, m.start())), None)
+    if match is None:
+        return None
+    # do-support puts the negation before the main verb, which ends a question; other auxiliaries take it directly
+    rest = question[match.end():]
+    words = list(re.finditer(r"\S+", rest))
+    if match.group().lower() in {"did", "does", "do"}:
+        if not 2 <= len(words) <= 3:  # "did the port handle?": a longer clause may not end with its verb
+            return None
+        last = words[-1]
+        return question[: match.end()] + rest[: last.start()] + "not " + rest[last.start():]
+    return question[: match.end()] + " not" + rest
+
+
+_ANTONYM_PAIRS = (
+    ("largest", "smallest"), ("biggest", "smallest"), ("highest", "lowest"), ("longest", "shortest"),
+    ("earliest", "latest"), ("oldest", "newest"), ("most", "least"), ("more", "less"),
+    ("before", "after"), ("increase", "decrease"), ("increased", "decreased"), ("north", "south"),
+    ("east", "west"), ("northern", "southern"), ("eastern", "western"), ("maximum", "minimum"),
+    ("major", "minor"), ("above", "below"), ("win", "lose"), ("won", "lost"),
+    ("began", "ended"), ("best", "worst"), ("higher", "lower"), ("larger", "smaller"), ("early", "late"),
+    ("rich", "poor"), ("positive", "negative"), ("inside", "outside"), ("public", "private"),
+    ("ancient", "modern"), ("strong", "weak"), ("legal", "illegal"), ("successful", "unsuccessful"),
+    ("allowed", "forbidden"), ("accepted", "rejected"), ("supported", "opposed"), ("common", "rare"),
+)
+ANTONYMS = {a: b for pair in _ANTONYM_PAIRS for a, b in (pair, pair[::-1])}
+_WORD = re.compile(r"[A-Za-z]+")
+
+
+def swap_antonym(question: str, context: str) -> str | None:
+    """Swap the question's first word that has an antonym the paragraph never uses; None when none has."""
+    used = {word.lower() for word in _WORD.findall(context)}
+    for match in _WORD.finditer(question):
+        word = match.group()
+        opposite = ANTONYMS.get(word.lower())
+        if opposite is None or opposite in used:
+            continue
+        if word[0].isupper():
+            opposite = opposite.capitalize()
+        return question[: match.start()] + opposite + question[match.end():]
+    return None
+
+
 def _without_answer_sentences(positive: SquadExample, sentences: list[Span]) -> str | None:
     """The paragraph without the sentences that overlap the answer, unless the answer is still in it."""
     answer_start = positive.answer_start
@@ -212,6 +290,23 @@ def shuffled_examples(data_path: Path, negatives: NegativeMix, seed: int) -> lis
     examples = build_examples(load_squad(data_path), negatives, rng)
     rng.shuffle(examples)
     return examples
+
+
+def mixed_with_real_unanswerable(examples: list[SquadExample], config: TrainConfig) -> list[SquadExample]:
+    """Add a SQuAD 2.0-format file (real unanswerable questions), repeated, minus held-out articles.
+
+    Crowd-written unanswerable questions are the only negatives that are exactly what users meet, and
+    they are few, so they are repeated; articles held out stay unseen for calibration and checks.
+    """
+    assert config.unanswerable_data is not None
+    rng = random.Random(config.seed + 1)
+    articles = [a for a in load_squad(config.unanswerable_data) if a["title"] not in config.hold_out_articles]
+    extra = build_examples(articles, config.negatives, rng)
+    combined = examples + extra * max(1, config.unanswerable_repeat)
+    rng.shuffle(combined)
+    log.info("%d examples from %d articles of %s, x%d", len(extra), len(articles),
+             config.unanswerable_data.name, config.unanswerable_repeat)
+    return combined
 
 
 def _sibling_without_answer(
@@ -360,6 +455,8 @@ def train_reader(config: TrainConfig) -> Path:
     examples = shuffled_examples(config.data_path, config.negatives, config.seed)
     end = config.skip_examples + config.max_examples if config.max_examples else None
     examples = examples[config.skip_examples : end]
+    if config.unanswerable_data is not None:
+        examples = mixed_with_real_unanswerable(examples, config)
     started = time.monotonic()
     features = tokenize_examples(examples, tokenizer, config.max_length, config.stride)
     log.info("%d examples -> %d features in %.0fs", len(examples), len(features), time.monotonic() - started)

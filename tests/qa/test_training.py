@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from qa.training import NegativeMix, SquadExample, StepPlan, build_examples
+from qa.training import NegativeMix, SquadExample, StepPlan, build_examples, negate, swap_antonym
 
 
 def test_plan_warms_up_linearly_then_decays_to_zero() -> None:
@@ -93,3 +93,28 @@ def test_kinds_at_zero_draw_nothing_so_old_orders_are_made_again() -> None:
 def test_ratios_outside_zero_to_one_are_refused() -> None:
     with pytest.raises(ValueError, match="retrieved"):
         NegativeMix(retrieved=1.5)
+
+
+def test_negation_negates_the_auxiliary_of_the_question_clause() -> None:
+    assert negate("How many people were confirmed dead?") == "How many people were not confirmed dead?"
+    assert negate("What did the port handle?") == "What did the port not handle?"
+    assert negate("Why was it not built?") is None  # already negative
+    assert negate("Congress has the power to do what?") is None  # no question word before "has"
+
+
+def test_antonym_swap_needs_an_antonym_the_paragraph_never_uses() -> None:
+    context = ARTICLE["paragraphs"][0]["context"]
+    assert swap_antonym("Which is the largest port in Europe?", context) == "Which is the smallest port in Europe?"
+    assert swap_antonym("Which is the largest port?", context + " The smallest one is Oslo.") is None
+    assert swap_antonym("Largest port?", context) == "Smallest port?"
+
+
+def test_negated_and_antonym_negatives_are_unanswerable_over_the_own_paragraph() -> None:
+    article = {"title": "Ports", "paragraphs": [{**ARTICLE["paragraphs"][0], "qas": [
+        {"question": "What did Rotterdam handle?", "id": "q1",
+         "answers": [{"text": "470 million tonnes of cargo", "answer_start": 52}]}]}]}
+    examples = build_examples([article], NegativeMix(sibling=0.0, negated=1.0), random.Random(0))
+    assert [(e.question, e.answer_start) for e in examples] == [
+        ("What did Rotterdam handle?", 52), ("What did Rotterdam not handle?", -1)]
+    assert examples[1].context == examples[0].context
+    assert negate("How much cargo did Rotterdam handle in 2019?") is None  # its verb is not last
