@@ -24,6 +24,8 @@ from index.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 JSON_ROUTES = {"/v1/ask", "/v1/chat", "/v1/chat/completions"}
+# An oversized body is read and thrown away up to this much (or 4 times the limit) before the 413.
+DRAIN_BYTES = 32 * 1024 * 1024
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
@@ -31,34 +33,72 @@ CONTENT_SECURITY_POLICY = (
 
 
 class BodyLimit:
-    """Refuse bodies over the limit with 413 before they are read into memory."""
+    """Refuse bodies over the limit with 413 before they are read into memory.
+
+    A body without a Content-Length (chunked) is counted as it streams. The 413 is sent from here the
+    moment the limit is passed, not by an exception travelling back up: the app may turn a failed read
+    into its own error (FastAPI answers 400) or wrap it in an ExceptionGroup (task groups), so whatever
+    the app does after the refusal is dropped. The rest of the body is read and discarded, up to a cap,
+    before answering: a client still sending when the socket closes sees a reset, not the 413.
+    """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
+        self.drain_limit = max(4 * limit, DRAIN_BYTES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers", [])).get(b"content-length")
+        headers = dict(scope.get("headers", []))
+        declared = headers.get(b"content-length")
+        # A client that waits for "100 Continue" has not sent its body, and must not be asked to.
+        drain = headers.get(b"expect", b"").lower() != b"100-continue"
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            if drain and int(declared) <= self.drain_limit:
+                await self._drain(receive, 0)
             await self._refuse(scope, receive, send)
             return
         received = 0
+        refused = False
+        started = False
 
         async def limited() -> Message:
-            nonlocal received
+            nonlocal received, refused
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.limit:
+                if not refused and not started:
+                    refused = True
+                    if drain and message.get("more_body", False):
+                        await self._drain(receive, received)
+                    await self._refuse(scope, receive, send)
                 raise _TooLarge
             return message
 
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if refused:  # the 413 is out; what the app makes of its failed read is not sent
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
         try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._refuse(scope, receive, send)
+            await self.app(scope, limited, guarded_send)
+        except Exception:
+            if not refused:
+                raise
+
+    async def _drain(self, receive: Receive, received: int) -> None:
+        while received <= self.drain_limit:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            received += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = error_response(413, "payload_too_large", f"the request body is over {self.limit:,} bytes")

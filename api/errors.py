@@ -44,6 +44,10 @@ STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: 
                 422: "invalid_request", 429: "too_many_requests", 503: "not_ready"}
 
 
+# What FastAPI answers when decoding the JSON body raised something other than a JSON syntax error.
+FASTAPI_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
 def install(app: FastAPI) -> None:
     """Register handlers so nothing escapes as an HTML page or a bare 500."""
 
@@ -74,6 +78,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400 and error.detail == FASTAPI_UNPARSABLE_BODY:  # same code as /v1/documents
+            return error_response(400, "malformed_json",
+                                  "the request body could not be read as JSON: not UTF-8, or nested too deeply")
         code = STATUS_CODES.get(error.status_code, "error")
         return error_response(error.status_code, code, str(error.detail), getattr(error, "headers", None))
 

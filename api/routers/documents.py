@@ -38,10 +38,15 @@ async def _document_from_request(request: Request, max_chars: int) -> tuple[Docu
     """The document sent, and whether the client named its id (which allows replacing that id)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
+        raw = await request.body()
         try:
-            body = DocumentIn.model_validate(json.loads(await request.body()))
+            body = DocumentIn.model_validate(json.loads(raw))
         except json.JSONDecodeError as error:
             raise ApiError(400, "malformed_json", "the request body is not valid JSON") from error
+        except UnicodeDecodeError as error:
+            raise ApiError(400, "malformed_json", f"the request body is not valid UTF-8 ({error.reason})") from error
+        except RecursionError as error:
+            raise ApiError(400, "malformed_json", "the request body is nested too deeply") from error
         except ValidationError as error:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:5])
             raise ApiError(422, "invalid_request", problems) from error

@@ -133,3 +133,47 @@ def test_lone_surrogates_are_refused_and_nothing_is_stored(server, route: str, b
         assert "surrogate" in error["message"]
         assert client.get("/v1/documents").status_code == 200
     assert snapshot(server) == before
+
+
+UNREADABLE_BODIES = {
+    "not utf-8": b'{"question": "caf\xe9?", "text": "caf\xe9.", "messages": [{"role": "user", "content": "caf\xe9?"}]}',
+    "nested too deeply": b"[" * 100_000 + b"]" * 100_000,
+    "deep inside": b'{"text": "Fine text.", "question": "who?", "metadata": ' + b'{"a": ' * 5_000 + b"1"
+                   + b"}" * 5_000 + b"}",
+}
+
+
+@pytest.mark.parametrize("route", ["/v1/ask", "/v1/chat", "/v1/chat/completions", "/v1/documents"])
+@pytest.mark.parametrize("name", list(UNREADABLE_BODIES))
+def test_unreadable_json_is_a_400(server, route: str, name: str) -> None:
+    before = snapshot(server)
+    with server.client() as client:
+        response = client.post(route, content=UNREADABLE_BODIES[name], headers={"Content-Type": "application/json"})
+    assert error_of(response, 400)["code"] == "malformed_json"
+    assert snapshot(server) == before
+
+
+@pytest.mark.parametrize("route", ["/v1/ask", "/v1/chat", "/v1/documents"])
+def test_a_chunked_body_over_the_limit_is_a_413(server, route: str) -> None:
+    def chunks():  # no Content-Length: the size is only known while it streams
+        for _ in range(6):
+            yield b" " * (1024 * 1024)
+
+    before = snapshot(server)
+    with server.client() as client:
+        response = client.post(route, content=chunks(), headers={"Content-Type": "application/json"})
+    assert error_of(response, 413)["code"] == "payload_too_large"
+    assert snapshot(server) == before
+
+
+def test_urllib_sees_the_413_of_a_large_upload(server) -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{server.url}/v1/documents", data=b" " * (15 * 1024 * 1024), method="POST",
+                                     headers={**ADMIN, "Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(request, timeout=120)
+    assert raised.value.code == 413
+    assert json.loads(raised.value.read())["error"]["code"] == "payload_too_large"
