@@ -15,6 +15,9 @@ from index.store import UnknownDocumentError
 from qa.followup import Turn, resolve_conversation
 from qa.pipeline import Answer
 
+# Answers tried when documents found for a question keep being deleted before they are cited.
+DELETE_RETRIES = 3
+
 
 def check_question(question: str, limit: int) -> str:
     if not question.strip():
@@ -56,11 +59,29 @@ async def _answer_in_worker(request: Request, work: Callable[[], Answer]) -> Ans
     return answer
 
 
+def tolerating_deletes(answer: Callable[[], Answer], wanted: Sequence[str] | None) -> Answer:
+    """Answer again when a document found for the question was deleted before it could be cited.
+
+    The pipeline reads a retrieved document after its search; a delete in between makes that read fail.
+    The new search cannot find the deleted document, so a retry answers from what is stored now. A
+    document the client asked for by id is different: it is gone, and the client is told so (404).
+    """
+    for _ in range(DELETE_RETRIES):
+        try:
+            return answer()
+        except UnknownDocumentError as error:
+            if wanted is not None and error.document_id in wanted:
+                raise
+    raise ApiError(503, "documents_changing", "the documents changed while this question was answered; "
+                                              "ask again", headers={"Retry-After": "1"})
+
+
 async def answer_question(request: Request, services: Services, question: str,
                           document_ids: Sequence[str] | None, top_k: int | None = None) -> Answer:
     question = check_question(question, services.settings.max_question_chars)
     wanted = check_documents(services, document_ids)
-    return await _answer_in_worker(request, lambda: services.answerer.run(question, wanted, top_k))
+    return await _answer_in_worker(
+        request, lambda: tolerating_deletes(lambda: services.answerer.run(question, wanted, top_k), wanted))
 
 
 def check_conversation(messages: Sequence[ChatMessage], question_limit: int) -> None:
@@ -118,5 +139,9 @@ async def answer_chat(request: Request, services: Services, messages: Sequence[C
     latest, turns = conversation(messages)
     question = check_question(latest, limit)
     wanted = check_documents(services, document_ids)
-    return await _answer_in_worker(
-        request, lambda: services.answerer.run(resolve_conversation(question, turns), wanted, None))
+
+    def work() -> Answer:
+        standalone = resolve_conversation(question, turns)
+        return tolerating_deletes(lambda: services.answerer.run(standalone, wanted, None), wanted)
+
+    return await _answer_in_worker(request, work)

@@ -21,3 +21,39 @@ def test_answer_limiter_is_sized_by_the_setting_and_made_once(tmp_path: Path) ->
     first, second = anyio.run(twice)
     assert first is second
     assert first.total_tokens == 3
+
+
+def test_a_document_deleted_during_an_ask_is_not_cited_and_the_ask_succeeds(tmp_path: Path, store, reader) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.services import Services, build_answerer
+    from index.documents import make_document
+
+    store.add(make_document("The Moon orbits the Earth every 27 days.", document_id="moon"))
+    store.add(make_document("Mars has two small moons, Phobos and Deimos.", document_id="mars"))
+    settings = Settings(data_dir=tmp_path)
+    services = Services(settings, store, reader, build_answerer(settings, store, reader), ready=True)
+    search = store.search
+    deleted: list[str] = []
+
+    def search_then_delete(*args, **kwargs):  # type: ignore[no-untyped-def]
+        hits = search(*args, **kwargs)
+        if not deleted:  # the delete lands after retrieval, before the pipeline reads the document
+            deleted.append(hits[0].document_id)
+            store.delete(hits[0].document_id)
+        return hits
+
+    store.search = search_then_delete  # type: ignore[method-assign]
+    client = TestClient(create_app(settings, services=services))
+    for route, body in (("/v1/ask", {"question": "How often does the Moon orbit the Earth?"}),
+                        ("/v1/chat", {"messages": [{"role": "user", "content": "How many moons has Mars?"}]})):
+        deleted.clear()
+        response = client.post(route, json=body)
+        assert response.status_code == 200, response.text
+        assert deleted and all(c["document_id"] not in deleted for c in response.json()["citations"])
+
+    store.add(make_document("The Moon orbits the Earth every 27 days.", document_id="moon"))
+    deleted.clear()
+    response = client.post("/v1/ask", json={"question": "How often does the Moon orbit the Earth?",
+                                            "document_ids": ["moon"]})
+    assert response.status_code == 404 and response.json()["error"]["code"] == "unknown_document"
