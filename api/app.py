@@ -9,11 +9,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
+from api.dependencies import ReaderAccess
 from api.errors import error_response
 from api.metrics import Metrics
 from api.metrics import install as install_metrics
@@ -133,12 +134,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             _load_in_background(app, settings)
         yield
 
+    # No /docs or /redoc: FastAPI's pages load Swagger UI and ReDoc from a CDN, which the CSP forbids and
+    # an offline machine cannot reach, and no installed package ships them. The OpenAPI document is
+    # served below, behind the API token like every /v1 route.
     app = FastAPI(
         title="citeqa",
         version="0.1.0",
         description="Answers questions from documents and cites the exact span. "
                     "All offsets are Unicode code points into the stored document text, end exclusive.",
-        lifespan=lifespan,
+        lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None,
     )
     app.state.settings = settings
     app.state.services = services
@@ -164,6 +168,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 return error_response(415, "unsupported_media_type",
                                       f"send the body as application/json (got {media_type or 'no content type'})")
         return await call_next(request)
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[ReaderAccess])
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:

@@ -54,7 +54,8 @@ def slugify(value: str) -> str:
 
 def validate_id(document_id: str) -> str:
     """Return the id unchanged, or raise if it is not 1-128 chars of [A-Za-z0-9._-]."""
-    if not ID_PATTERN.match(document_id):
+    # fullmatch: `$` would also accept a trailing newline; "." and ".." are path segments, not names.
+    if not ID_PATTERN.fullmatch(document_id) or document_id in {".", ".."}:
         raise DocumentError(
             "invalid_document_id",
             f"document id {document_id[:40]!r} is invalid: use 1-128 characters from [A-Za-z0-9._-]",

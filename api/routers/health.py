@@ -1,9 +1,11 @@
-"""Liveness, readiness and metrics."""
+"""Liveness and readiness (open, for probes) and metrics (behind the API token when one is set)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+
+from api.dependencies import ReaderAccess
 
 router = APIRouter(tags=["health"])
 
@@ -24,7 +26,7 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready", "documents": documents, "chunks": chunks})
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get("/metrics", include_in_schema=False, dependencies=[ReaderAccess])  # counts and routes are not public
 async def metrics(request: Request) -> Response:
     services = getattr(request.app.state, "services", None)
     documents, chunks = services.store.counts() if services is not None else (0, 0)

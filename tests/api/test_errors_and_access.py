@@ -177,3 +177,21 @@ def test_urllib_sees_the_413_of_a_large_upload(server) -> None:
         urllib.request.urlopen(request, timeout=120)
     assert raised.value.code == 413
     assert json.loads(raised.value.read())["error"]["code"] == "payload_too_large"
+
+
+def test_monitoring_and_the_api_description_follow_the_api_token(locked_server) -> None:
+    with locked_server.client(token=None) as client:
+        for path in ("/metrics", "/openapi.json"):
+            assert error_of(client.get(path), 401)["code"] == "unauthorized"
+        assert client.get("/healthz").status_code == 200  # probes stay open
+        assert client.get("/readyz").status_code == 200
+    with locked_server.client(token="api-secret-for-tests") as client:
+        assert "citeqa_http_requests_total" in client.get("/metrics").text
+        assert "/v1/ask" in client.get("/openapi.json").json()["paths"]
+
+
+def test_no_docs_page_that_needs_a_cdn(server) -> None:
+    with server.client() as client:
+        for path in ("/docs", "/redoc"):
+            assert error_of(client.get(path), 404)
+        assert "/v1/ask" in client.get("/openapi.json").json()["paths"]

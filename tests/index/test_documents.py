@@ -60,7 +60,7 @@ def test_size_limit() -> None:
     assert "50" in str(caught.value)
 
 
-@pytest.mark.parametrize("bad", ["", "has space", "ünïcode", "a/b", "x" * 129])
+@pytest.mark.parametrize("bad", ["", "has space", "ünïcode", "a/b", "x" * 129, "trailing\n", ".", ".."])
 def test_invalid_ids_are_rejected(bad: str) -> None:
     with pytest.raises(DocumentError) as caught:
         validate_id(bad)
