@@ -16,7 +16,7 @@ BENCH = Path(__file__).resolve().parent
 DATA = BENCH / "data"
 RESULTS = BENCH / "results"
 SQUAD_V1 = DATA / "squad-v1.1-dev-articles-25-48.json"
-SQUAD_V2 = DATA / "squad-v2.0-dev-victoria.json"
+SQUAD_V2 = DATA / "squad-v2.0-dev-public.json"
 SEED = DATA / "seed-dev.jsonl"
 ARTICLE = BENCH.parent / "index" / "data" / "ukraine-retakes-bakhmut-2023-05-13.txt"
 

@@ -122,10 +122,10 @@ def main() -> None:
                   f"| reader, gold paragraph, SQuAD v1.1 dev 25-48 | {pct(gold['exact_match'])} | {pct(gold['f1'])} | | |",
                   *([f"| the same, abstaining below the threshold | {pct(gold_t['exact_match'])} | {pct(gold_t['f1'])} | | |"]
                     if gold_t else []),
-                  f"| reader, gold paragraph, SQuAD v2.0 Victoria | {pct(gold2['exact_match'])} | {pct(gold2['f1'])} | "
+                  f"| reader, gold paragraph, SQuAD v2.0 public (19 articles) | {pct(gold2['exact_match'])} | {pct(gold2['f1'])} | "
                   f"{pct(gold2['no_answer_accuracy'])} | {pct(gold2['has_answer_f1'])} |",
                   f"| pipeline, whole article, SQuAD v1.1 dev 25-48 | {pct(pipe['exact_match'])} | {pct(pipe['f1'])} | | |",
-                  f"| pipeline, whole article, SQuAD v2.0 Victoria | {pct(pipe2['exact_match'])} | {pct(pipe2['f1'])} | "
+                  f"| pipeline, whole article, SQuAD v2.0 public (19 articles) | {pct(pipe2['exact_match'])} | {pct(pipe2['f1'])} | "
                   f"{pct(pipe2['no_answer_accuracy'])} | {pct(pipe2['has_answer_f1'])} |",
                   f"| pipeline, default article, seed questions | {pct(accuracy['seed_dev']['exact_match'])} | "
                   f"{pct(accuracy['seed_dev']['f1'])} | | |", ""]
@@ -139,6 +139,12 @@ def main() -> None:
                           f"{gold_t['f1'] - pipe['f1']:.1f} when both abstain below the threshold "
                           f"({gold['f1'] - pipe['f1']:.1f} between the abstaining pipeline and the reader that never "
                           "abstains).", ""]
+        if "auc" in pipe2:
+            lines += [f"Answer/no-answer decision on SQuAD v2.0 public, whole articles: AUC {pipe2['auc']:.3f}"
+                      + (f" (reader with the gold paragraph: {gold2['auc']:.3f})" if "auc" in gold2 else "") + ".", "",
+                      "| threshold | no-answer acc. | HasAns F1 | F1 | answered % |", "|---|---|---|---|---|",
+                      *(f"| {row['threshold']:.2f} | {pct(row['no_answer_accuracy'])} | {pct(row['has_answer_f1'])} | "
+                        f"{pct(row['f1'])} | {pct(row['coverage'])} |" for row in pipe2["curve"]), ""]
         if "tuned_threshold" in accuracy:
             tuned = accuracy["tuned_threshold"]
             v1, v2, seed = tuned["pipeline_v1"], tuned["pipeline_v2"], tuned["seed_dev"]

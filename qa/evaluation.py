@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qa.reader import Calibration, Passage, Reader
-from qa.squad_metrics import best_over, exact_match, f1
+from qa.squad_metrics import answerability_auc, best_over, exact_match, f1
 
 if TYPE_CHECKING:
     from qa.training import NegativeMix
@@ -90,6 +90,9 @@ def score(predictions: list[Prediction], threshold: float | None = None) -> dict
         result["has_answer_f1"] = 100 * float(np.mean(has_f1)) if has_f1 else 0.0
         result["no_answer_count"] = len(no_correct)
         result["threshold"] = threshold
+        if has_f1:
+            result["auc"] = answerability_auc([p.score for p in predictions],
+                                              [bool(p.question.answers) for p in predictions])
     return result
 
 

@@ -127,7 +127,7 @@ class QuestionAnswerer:
         for document_id in document_ids or []:
             if not self.store.has(document_id):
                 raise UnknownDocumentError(document_id)
-        hits = self.store.search(question, k=top_k or self.top_k, document_ids=document_ids)
+        hits = self._current(self.store.search(question, k=top_k or self.top_k, document_ids=document_ids))
         if not hits:
             return Answer(question, None, 0.0, []), None
         passages = self._passages(hits)
@@ -153,6 +153,22 @@ class QuestionAnswerer:
         """The same pipeline (store, reader, settings) with another no-answer threshold."""
         return QuestionAnswerer(self.store, self.reader, threshold, self.top_k, self.rank_penalty,
                                 self.early_exit_score, self.read_context_chars, self.answerability)
+
+    def _current(self, hits: Sequence[SearchHit]) -> list[SearchHit]:
+        """The hits whose document is still stored as it was searched.
+
+        A document deleted or replaced between the search and now must not be cited, and its old
+        offsets must not be read against new text.
+        """
+        current = []
+        for hit in hits:
+            try:
+                document = self._document(hit.document_id)
+            except UnknownDocumentError:
+                continue
+            if document.text[hit.start : hit.end] == hit.text:
+                current.append(hit)
+        return current
 
     def _passages(self, hits: Sequence[SearchHit]) -> list[Passage]:
         """The retrieved chunks in rank order, each widened by whole sentences of its paragraph if set.

@@ -160,3 +160,13 @@ def test_the_reader_sees_the_widened_passage_but_citations_stay_exact(store: Pas
     answer = answerer("Who is the head of the Wagner group?")
     citation = answer.citations[0]
     assert answer.answer == citation.text == article_text[citation.start : citation.end]
+
+
+def test_hits_of_a_document_deleted_or_replaced_after_the_search_are_not_read(
+        answerer: QuestionAnswerer, store: PassageStore, article_text: str) -> None:
+    hits = store.search("who said the troops were fleeing?", k=3)
+    assert answerer._current(hits) == hits
+    store.add(make_document("Nothing about troops here.\n\n" + article_text, document_id="bakhmut"))
+    assert answerer._current(hits) == []  # the same id, new text: old offsets would cite the wrong span
+    store.delete("bakhmut")
+    assert answerer._current(hits) == []
