@@ -9,8 +9,9 @@ import anyio
 from fastapi import FastAPI, Request
 
 from api.errors import ApiError
-from api.schemas import MAX_CHAT_CHARS, MAX_CHAT_MESSAGES, MAX_MESSAGE_CHARS, ChatMessage
+from api.schemas import ChatMessage
 from api.services import Services
+from index.settings import Settings
 from index.store import UnknownDocumentError
 from qa.followup import Turn, resolve_conversation
 from qa.pipeline import Answer
@@ -84,20 +85,21 @@ async def answer_question(request: Request, services: Services, question: str,
         request, lambda: tolerating_deletes(lambda: services.answerer.run(question, wanted, top_k), wanted))
 
 
-def check_conversation(messages: Sequence[ChatMessage], question_limit: int) -> None:
+def check_conversation(messages: Sequence[ChatMessage], settings: Settings) -> None:
     """Limits on the whole chat, checked before any work: turns, total characters, each message."""
-    if len(messages) > MAX_CHAT_MESSAGES:
+    if len(messages) > settings.max_chat_messages:
         raise ApiError(422, "chat_too_long", f"the chat has {len(messages):,} messages; "
-                                             f"the limit is {MAX_CHAT_MESSAGES:,}")
+                                             f"the limit is {settings.max_chat_messages:,}")
     total = sum(len(message.content) for message in messages)
-    if total > MAX_CHAT_CHARS:
-        raise ApiError(422, "chat_too_long", f"the chat has {total:,} characters; the limit is {MAX_CHAT_CHARS:,}")
+    if total > settings.max_chat_chars:
+        raise ApiError(422, "chat_too_long", f"the chat has {total:,} characters; "
+                                             f"the limit is {settings.max_chat_chars:,}")
     for index, message in enumerate(messages):
         # Earlier questions were asked under the same limit, so a longer one was never answered here.
-        limit = question_limit if message.role == "user" else MAX_MESSAGE_CHARS
+        limit = settings.max_question_chars if message.role == "user" else settings.max_message_chars
         if len(message.content) > limit:
             code = "question_too_long" if message.role == "user" else "message_too_long"
-            raise ApiError(422, code, f"message {index} has {len(message.content):,} characters; "
+            raise ApiError(422, code, f"messages.{index}.content has {len(message.content):,} characters; "
                                       f"the limit is {limit:,}")
 
 
@@ -134,10 +136,9 @@ async def answer_chat(request: Request, services: Services, messages: Sequence[C
 
     The length limit applies to the question as sent: its rewrite may be longer.
     """
-    limit = services.settings.max_question_chars
-    check_conversation(messages, limit)
+    check_conversation(messages, services.settings)
     latest, turns = conversation(messages)
-    question = check_question(latest, limit)
+    question = check_question(latest, services.settings.max_question_chars)
     wanted = check_documents(services, document_ids)
 
     def work() -> Answer:

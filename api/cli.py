@@ -17,6 +17,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import typer  # noqa: E402
+from pydantic import ValidationError  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import Progress  # noqa: E402
 from rich.table import Table  # noqa: E402
@@ -42,12 +43,27 @@ def friendly(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except ValidationError as error:
+            errors.print(f"[red]error:[/red] {_problems(error)}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
         except (DocumentError, StoreMismatchError, UnknownDocumentError, FileNotFoundError, ValueError,
                 PermissionError, IsADirectoryError) as error:
             errors.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _problems(error: ValidationError) -> str:
+    """One line naming each bad setting by its environment variable, not pydantic's multi-line report."""
+    if error.title != Settings.__name__:
+        return str(error)
+    named = []
+    for problem in error.errors():
+        variable = "CITEQA_" + "_".join(str(part) for part in problem["loc"]).upper()
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        named.append(message if variable in message else f"{variable}: {message}")
+    return "; ".join(named)
 
 
 def open_store(settings: Settings | None = None) -> PassageStore:
@@ -69,6 +85,7 @@ def build_answerer(settings: Settings | None = None) -> Any:
 
 
 @app.command()
+@friendly
 def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve the API and the chat page."""
     import uvicorn

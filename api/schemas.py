@@ -9,11 +9,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from index.documents import SURROGATE
 
 OFFSETS = "Offsets are Unicode code points into the stored document text; `end` is exclusive."
-# Bounds on a chat, whatever the body limit: follow-ups only look at the last few turns, so a longer
-# history is never needed, and each message is read (to split turns) before the question is answered.
-MAX_CHAT_MESSAGES = 200
-MAX_CHAT_CHARS = 200_000
-MAX_MESSAGE_CHARS = 20_000
 MAX_TITLE_CHARS = 500
 
 
@@ -63,14 +58,16 @@ class AskResponse(BaseModel):
 
 class ChatMessage(StrictModel):
     role: Literal["user", "assistant"]
-    content: Text = Field(max_length=MAX_MESSAGE_CHARS, description=(
-        "A user message has at most max_question_chars characters; an assistant message at most "
-        f"{MAX_MESSAGE_CHARS:,}."))
+    # The chat limits are settings, checked per request (api/answering.check_conversation), not fixed here.
+    content: Text = Field(description=(
+        "A user message has at most CITEQA_MAX_QUESTION_CHARS characters (default 1,000); an assistant "
+        "message at most CITEQA_MAX_MESSAGE_CHARS (default 20,000)."))
 
 
 class ChatRequest(StrictModel):
-    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_CHAT_MESSAGES, description=(
-        f"At most {MAX_CHAT_MESSAGES} messages and {MAX_CHAT_CHARS:,} characters in all."))
+    messages: list[ChatMessage] = Field(min_length=1, description=(
+        "At most CITEQA_MAX_CHAT_MESSAGES messages (default 200) and CITEQA_MAX_CHAT_CHARS characters in all "
+        "(default 200,000)."))
     document_ids: list[Text] | None = None
     stream: bool = False
 

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from platformdirs import user_data_dir
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -48,8 +48,22 @@ class Settings(BaseSettings):
     # characters on each side (0: the chunk alone).
     read_context_chars: int = Field(default=0, ge=0, le=5000)
     answer_workers: int = Field(default=2, ge=1, le=64)  # questions worked on at once by the server
+    # Bounds on one chat, whatever the body limit: follow-ups only look at the last few turns, so a longer
+    # history is never needed, and every message is read (to split turns) before the question is answered.
+    max_chat_messages: int = Field(default=200, ge=1, le=100_000)
+    max_chat_chars: int = Field(default=200_000, ge=1)
+    max_message_chars: int = Field(default=20_000, ge=1)  # one assistant message (user ones: max_question_chars)
     ingest_default_corpus: bool = True
     inference_dtype: str = Field(default="auto", pattern="^(auto|bf16|fp32)$")
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _data_dir_not_blank(cls, value: object) -> object:
+        # Path("") is ".", so a blank CITEQA_DATA_DIR would silently write the store into the current folder.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("CITEQA_DATA_DIR is set but blank: unset it for the per-user data folder, "
+                             "or give a folder")
+        return value
 
 
 @lru_cache(maxsize=1)

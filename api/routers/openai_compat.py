@@ -20,7 +20,7 @@ from api.convert import citation_out, reply_text
 from api.dependencies import ReaderAccess, ServicesDep
 from api.errors import ApiError
 from api.routers.chat import pieces
-from api.schemas import MAX_CHAT_MESSAGES, ChatMessage, Text
+from api.schemas import ChatMessage, Text
 
 router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[ReaderAccess])
 MODEL_NAME = "citeqa"
@@ -35,7 +35,7 @@ class CompletionMessage(BaseModel):
 class CompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
     model: Text = MODEL_NAME
-    messages: list[CompletionMessage] = Field(min_length=1, max_length=MAX_CHAT_MESSAGES)
+    messages: list[CompletionMessage] = Field(min_length=1)  # at most max_chat_messages: checked per request
     stream: bool = False
     document_ids: list[Text] | None = None
 
@@ -46,7 +46,10 @@ def _text(content: str | list[dict[str, Any]] | None) -> str:
     return content or ""
 
 
-def _chat_messages(messages: list[CompletionMessage]) -> list[ChatMessage]:
+def _chat_messages(messages: list[CompletionMessage], limit: int) -> list[ChatMessage]:
+    # Counted before system messages are dropped: every message sent is read.
+    if len(messages) > limit:
+        raise ApiError(422, "chat_too_long", f"the chat has {len(messages):,} messages; the limit is {limit:,}")
     kept = []
     for index, message in enumerate(messages):
         if message.role in ("system", "developer"):
@@ -70,7 +73,7 @@ def _words(text: str) -> int:
 @router.post("/chat/completions")
 async def chat_completions(body: CompletionRequest, request: Request, services: ServicesDep) -> object:
     """Any OpenAI client can ask citeqa; the reply quotes its evidence and `citations` lists the spans."""
-    messages = _chat_messages(body.messages)
+    messages = _chat_messages(body.messages, services.settings.max_chat_messages)
     answer = await answer_chat(request, services, messages, body.document_ids)
     text = reply_text(answer)
     citations = [citation_out(c).model_dump() for c in answer.citations]

@@ -57,3 +57,30 @@ def test_a_document_deleted_during_an_ask_is_not_cited_and_the_ask_succeeds(tmp_
     response = client.post("/v1/ask", json={"question": "How often does the Moon orbit the Earth?",
                                             "document_ids": ["moon"]})
     assert response.status_code == 404 and response.json()["error"]["code"] == "unknown_document"
+
+
+def test_chat_limits_are_read_from_the_settings(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.services import Services
+
+    settings = Settings(data_dir=tmp_path, max_chat_messages=3, max_chat_chars=100, max_message_chars=40)
+    # No models: every case is refused before any answering starts.
+    app = create_app(settings, services=Services(settings, None, None, None, ready=True))  # type: ignore[arg-type]
+    client = TestClient(app)
+    user = {"role": "user", "content": "Who?"}
+    cases = [
+        ([user, {"role": "assistant", "content": "A"}] * 2 + [user], "5 messages; the limit is 3"),
+        ([{"role": "system", "content": "s"}] * 3 + [user], "4 messages; the limit is 3"),
+        ([{"role": "user", "content": "x" * 60}, {"role": "assistant", "content": "y" * 39}, user],
+         "103 characters; the limit is 100"),
+        ([user, {"role": "assistant", "content": "y" * 41}, user],
+         "messages.1.content has 41 characters; the limit is 40"),
+    ]
+    for messages, said in cases:
+        for route in ("/v1/chat", "/v1/chat/completions"):
+            if route == "/v1/chat" and messages[0]["role"] == "system":
+                continue
+            response = client.post(route, json={"messages": messages})
+            assert response.status_code == 422, (route, response.text)
+            assert said in response.json()["error"]["message"], (route, response.text)

@@ -81,3 +81,14 @@ def test_eval_of_a_missing_file_is_a_clear_error(run, tmp_path: Path) -> None:  
     result = run("eval", "squad", str(tmp_path / "nope.json"))
     assert result.returncode != 0
     assert "nope.json" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_blank_data_dir_is_one_clear_error_not_the_current_folder(tmp_path: Path) -> None:
+    environment = {**os.environ, "CITEQA_DATA_DIR": "", "HF_HUB_OFFLINE": "1"}
+    for args in (("serve", "--port", "1"), ("ask", "Who?"), ("documents",)):
+        result = subprocess.run([CITEQA, *args], capture_output=True, text=True, env=environment, cwd=tmp_path,
+                                timeout=300)
+        assert result.returncode == 1, (args, result.stderr)
+        assert "CITEQA_DATA_DIR is set but blank" in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not list(tmp_path.iterdir())  # nothing written where the command ran
