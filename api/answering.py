@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 import anyio
 from fastapi import FastAPI, Request
 
+from api.admission import AnswerQueue
 from api.errors import ApiError
 from api.schemas import ChatMessage
 from api.services import Services
@@ -52,10 +53,32 @@ def answer_limiter(app: FastAPI) -> anyio.CapacityLimiter:
     return limiter
 
 
+def answer_queue(app: FastAPI) -> AnswerQueue:
+    queue: AnswerQueue | None = getattr(app.state, "answer_queue", None)
+    if queue is None:
+        settings = app.state.settings
+        queue = app.state.answer_queue = AnswerQueue(settings.answer_workers, settings.max_waiting)
+    return queue
+
+
 async def _answer_in_worker(request: Request, work: Callable[[], Answer]) -> Answer:
+    """Answer in a worker thread, or refuse at once (503) when too many questions already wait for one."""
     started = time.perf_counter()
-    limiter = answer_limiter(request.app)
-    answer = await anyio.to_thread.run_sync(work, limiter=limiter)
+    queue = answer_queue(request.app)
+    queue.admit()
+    worked: float | None = None
+
+    def timed() -> Answer:
+        nonlocal worked
+        began = time.perf_counter()
+        answer = work()
+        worked = time.perf_counter() - began
+        return answer
+
+    try:
+        answer = await anyio.to_thread.run_sync(timed, limiter=answer_limiter(request.app))
+    finally:  # the worker has returned here even when the request was cancelled (threads are not abandoned)
+        queue.release(worked)
     request.app.state.metrics.observe_answer(time.perf_counter() - started, answer.answer is not None)
     return answer
 
