@@ -1,8 +1,11 @@
-"""Admission control: a bounded queue for answering, so that overload is refused early, not queued forever."""
+"""Admission control: a bounded answering queue (503 when full) and an optional per-client rate limit (429)."""
 
 from __future__ import annotations
 
 import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 
 from api.errors import ApiError
 
@@ -45,3 +48,34 @@ class AnswerQueue:
     def retry_after(self) -> int:
         """Whole seconds until the workers have likely answered everyone now queued (at least 1)."""
         return max(1, math.ceil((self.waiting + 1) * self.mean_seconds / self.workers))
+
+
+class RateLimiter:
+    """A token bucket per client: `per_minute` requests a minute, in bursts of up to `per_minute`.
+
+    Runs on the event loop only (no lock). At most `max_clients` buckets are kept, least recently used
+    first out: a forgotten client starts again with a full bucket, which only matters to someone
+    spreading requests over more addresses than that, who could as well use those addresses directly.
+    """
+
+    def __init__(self, per_minute: int, max_clients: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.capacity = float(per_minute)
+        self.per_second = per_minute / 60.0
+        self.max_clients = max_clients
+        self.clock = clock
+        self.buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, last refill)
+
+    def take(self, key: str) -> None:
+        """Spend one request of `key`'s budget, or raise 429 `rate_limited` with Retry-After."""
+        now = self.clock()
+        tokens, last = self.buckets.pop(key, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - last) * self.per_second)
+        if tokens < 1:
+            self.buckets[key] = (tokens, now)
+            wait = math.ceil((1 - tokens) / self.per_second)
+            raise ApiError(429, "rate_limited", f"over {self.capacity:,.0f} requests a minute from this client; "
+                                                f"try again in {wait} s", headers={"Retry-After": str(wait)})
+        self.buckets[key] = (tokens - 1, now)  # re-inserted last: the most recently used
+        while len(self.buckets) > self.max_clients:
+            self.buckets.popitem(last=False)

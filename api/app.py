@@ -14,8 +14,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
-from api.dependencies import ReaderAccess
-from api.errors import error_response
+from api.admission import RateLimiter
+from api.dependencies import ReaderAccess, rate_limit_key
+from api.errors import ApiError, error_response
 from api.metrics import Metrics
 from api.metrics import install as install_metrics
 from api.routers import ask, chat, documents, health, openai_compat
@@ -148,6 +149,22 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.services = services
     app.state.metrics = Metrics()
     errors.install(app)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute) if settings.rate_limit_per_minute else None
+
+    # Added first, so innermost: the metrics and security-header middlewares (added later, so around it) count
+    # a 429 and give it their headers.
+    @app.middleware("http")
+    async def rate_limit(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        limiter: RateLimiter | None = request.app.state.rate_limiter
+        if limiter is not None and request.url.path.startswith("/v1/"):  # probes and the page are never limited
+            key = rate_limit_key(request, settings)
+            if key is not None:
+                try:
+                    limiter.take(key)
+                except ApiError as error:  # raised in a middleware, so no exception handler would see it
+                    return error_response(error.status, error.code, error.message, error.headers)
+        return await call_next(request)
+
     install_metrics(app, app.state.metrics)
     for router in (health.router, ask.router, chat.router, openai_compat.router, documents.router):
         app.include_router(router)

@@ -44,6 +44,21 @@ def require_reader(request: Request, settings: Annotated[Settings, Depends(get_s
                        headers={"WWW-Authenticate": "Bearer"})
 
 
+def rate_limit_key(request: Request, settings: Settings) -> str | None:
+    """Whose budget a request spends: its token's when it sends a configured one, else its address's.
+
+    Only configured tokens count, so a client cannot get a fresh budget per request by sending made-up
+    tokens. The admin token is not limited (None): it is the operator's, and ingesting a folder over HTTP
+    must not stall. All clients sharing the API token share its budget, as the limit is per token.
+    """
+    token = _bearer(request)
+    if _matches(token, settings.admin_token):
+        return None
+    if _matches(token, settings.api_token):
+        return "token:api"
+    return f"host:{request.client.host if request.client else 'unknown'}"
+
+
 def require_admin(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> None:
     """Writes need the admin token; with none configured, writes are disabled."""
     if not settings.admin_token:

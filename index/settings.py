@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # Questions waiting for a worker beyond answer_workers; one more is refused with 503 and Retry-After
     # instead of waiting behind them (at the measured 5.5 answers/s on 2 cores, 64 is about 12 s of queue).
     max_waiting: int = Field(default=64, ge=0, le=100_000)
+    # Requests a minute to /v1 routes per client (by API token when one is sent, else by address), in
+    # bursts of up to that many; 0 turns the limit off. The admin token is never limited.
+    rate_limit_per_minute: int = Field(default=0, ge=0)
     # Bounds on one chat, whatever the body limit: follow-ups only look at the last few turns, so a longer
     # history is never needed, and every message is read (to split turns) before the question is answered.
     max_chat_messages: int = Field(default=200, ge=1, le=100_000)

@@ -86,3 +86,69 @@ def test_no_waiting_allowed_means_only_the_workers_answer(tmp_path: Path) -> Non
                 answerer.release.set()
 
     anyio.run(scenario)
+
+
+class InstantAnswerer:
+    def run(self, question: str, document_ids: Any = None, top_k: Any = None) -> Answer:
+        return Answer(question, None, 0.1)
+
+
+def instant_app(tmp_path: Path, **settings: Any) -> Any:
+    config = Settings(data_dir=tmp_path, **settings)
+    return create_app(config, services=Services(config, None, None, InstantAnswerer(), ready=True))  # type: ignore[arg-type]
+
+
+def test_no_rate_limit_by_default(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    client = TestClient(instant_app(tmp_path))
+    assert all(client.post("/v1/ask", json={"question": "Who?"}).status_code == 200 for _ in range(100))
+
+
+def test_each_client_is_rate_limited_by_its_token_or_else_its_address(tmp_path: Path) -> None:
+    app = instant_app(tmp_path, rate_limit_per_minute=2, api_token="api", admin_token="admin")
+    now = [1000.0]
+    app.state.rate_limiter.clock = lambda: now[0]
+
+    def client(host: str, token: str | None = None) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(host, 1234)),
+                                 base_url="http://test", headers=headers)
+
+    async def scenario() -> None:
+        async def ask(of: httpx.AsyncClient) -> httpx.Response:
+            return await of.post("/v1/ask", json={"question": "Who?"})
+
+        tokened_a, tokened_b = client("10.0.0.1", "api"), client("10.0.0.2", "api")
+        assert [(await ask(tokened_a)).status_code for _ in range(2)] == [200, 200]
+        limited = await ask(tokened_b)  # the same token from another address spends the same budget
+        assert limited.status_code == 429, limited.text
+        assert limited.json()["error"]["code"] == "rate_limited"
+        assert limited.headers["Retry-After"] == "30"  # 2 a minute: the next one in 30 s
+        assert limited.headers["X-Content-Type-Options"] == "nosniff"
+
+        # Without a configured token a client is its address: made-up tokens do not buy a new budget.
+        for made_up in ("x1", "x2"):
+            assert (await ask(client("10.0.0.3", made_up))).status_code == 401
+        assert (await ask(client("10.0.0.3", "x3"))).status_code == 429
+        assert (await ask(client("10.0.0.4"))).status_code == 401  # another address: refused for its token only
+
+        admin = client("10.0.0.3", "admin")
+        assert [(await ask(admin)).status_code for _ in range(5)] == [200] * 5  # the operator is not limited
+        assert (await client("10.0.0.3").get("/healthz")).status_code == 200  # probes are not limited
+
+        now[0] += 30  # one request's worth refilled
+        assert (await ask(tokened_b)).status_code == 200
+        assert (await ask(tokened_b)).status_code == 429
+
+    anyio.run(scenario)
+
+
+def test_the_rate_limiter_forgets_the_least_recent_client_first() -> None:
+    from api.admission import RateLimiter
+
+    limiter = RateLimiter(1, max_clients=2, clock=lambda: 0.0)
+    limiter.take("a")
+    limiter.take("b")
+    limiter.take("c")
+    assert list(limiter.buckets) == ["b", "c"]
