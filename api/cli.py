@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +25,7 @@ from rich.progress import Progress  # noqa: E402
 from rich.table import Table  # noqa: E402
 from rich.text import Text  # noqa: E402
 
-from index.documents import SUPPORTED_SUFFIXES, DocumentError, load_file  # noqa: E402
+from index.documents import SUPPORTED_SUFFIXES, DocumentError, check_encodable, load_file  # noqa: E402
 from index.settings import Settings, get_settings  # noqa: E402
 from index.store import PassageStore, StoreMismatchError, UnknownDocumentError  # noqa: E402
 
@@ -92,7 +94,12 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
 
     from api.app import create_app
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    settings = get_settings()
+    # limit_concurrency caps open connections and requests in progress together (past it uvicorn answers a
+    # plain-text 503); the graceful timeout lets answers in progress finish on shutdown, then cancels them.
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
+                limit_concurrency=settings.limit_concurrency or None,
+                timeout_graceful_shutdown=settings.graceful_shutdown_seconds)
 
 
 def _print_answer(answer: Any) -> None:
@@ -115,6 +122,9 @@ def _print_answer(answer: Any) -> None:
 @friendly
 def ask(question: str, document: Annotated[list[str] | None, typer.Option("--document", "-d")] = None) -> None:
     """Answer one question and show the cited sentence with the answer marked."""
+    # Bytes that are not UTF-8 reach argv as lone surrogates, which the tokenizer cannot take: refuse them
+    # before the models load.
+    check_encodable(question, "question")
     _print_answer(build_answerer().run(question, document or None))
 
 
@@ -124,6 +134,10 @@ def chat() -> None:
     """An interactive conversation; follow-ups like "what did he say?" work."""
     from qa.followup import Turn, standalone_question
 
+    # Bytes that are not UTF-8 are read as lone surrogates (never a decoding error that ends the chat),
+    # then refused below like any other unencodable question.
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(errors="surrogateescape")
     answerer = build_answerer()
     history: list[Turn] = []
     console.print("Ask about the documents (empty line or Ctrl-D to quit).")
@@ -134,6 +148,11 @@ def chat() -> None:
             break
         if not question:
             break
+        try:
+            check_encodable(question, "question")
+        except DocumentError as error:  # one bad line does not end the conversation
+            errors.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+            continue
         standalone = standalone_question(question, history)
         if standalone != question:
             console.print(Text(f"(answering: {standalone})", style="dim"))

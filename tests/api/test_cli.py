@@ -92,3 +92,39 @@ def test_a_blank_data_dir_is_one_clear_error_not_the_current_folder(tmp_path: Pa
         assert "CITEQA_DATA_DIR is set but blank" in result.stderr and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not list(tmp_path.iterdir())  # nothing written where the command ran
+
+
+def test_ask_and_chat_refuse_a_question_that_is_not_valid_unicode(tmp_path: Path) -> None:
+    environment = {**os.environ, "CITEQA_DATA_DIR": str(tmp_path / "data"), "HF_HUB_OFFLINE": "1"}
+    # Bytes that are not UTF-8 reach Python as lone surrogates, in argv and on stdin alike.
+    asked = subprocess.run([CITEQA.encode(), b"ask", b"who said \xff?"], capture_output=True, env=environment,
+                           timeout=300)
+    stderr = asked.stderr.decode()
+    assert asked.returncode == 1 and "lone surrogate" in stderr and "Traceback" not in stderr, stderr
+    assert len(stderr.strip().splitlines()) == 1
+    chatted = subprocess.run([CITEQA, "chat"], input=b"who said \xff?\nwho said the troops were fleeing?\n",
+                             capture_output=True, env=environment, timeout=300)
+    stderr = chatted.stderr.decode()
+    assert chatted.returncode == 0 and "lone surrogate" in stderr and "Traceback" not in stderr, stderr
+    assert "Prigozhin" in chatted.stdout.decode()  # the chat went on after the refused line
+
+
+def test_serve_caps_concurrency_and_shuts_down_gracefully(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from api import cli
+    from index.settings import get_settings
+
+    passed: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: passed.update(options))
+    monkeypatch.setenv("CITEQA_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CITEQA_LIMIT_CONCURRENCY", "40")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli.app, ["serve", "--port", "8123"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert passed["port"] == 8123 and passed["limit_concurrency"] == 40
+    assert passed["timeout_graceful_shutdown"] == 15
