@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.schemas import ErrorBody
 from index.documents import DocumentError
 from index.store import DocumentExistsError, UnknownDocumentError
 
@@ -46,6 +47,40 @@ STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: 
 
 # What FastAPI answers when decoding the JSON body raised something other than a JSON syntax error.
 FASTAPI_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
+# What each error status means, with the codes it carries, for the OpenAPI document.
+ERROR_STATUSES: dict[int, str] = {
+    400: "The body is not JSON, not UTF-8, or nested too deeply (`malformed_json`).",
+    401: "A token is needed and was not sent or is wrong (`unauthorized`): `CITEQA_API_TOKEN` for every /v1 "
+         "route when it is set, `CITEQA_ADMIN_TOKEN` for writes.",
+    403: "Writes are disabled: the server has no admin token (`writes_disabled`).",
+    404: "No such document (`unknown_document`).",
+    409: "A document already has the id derived from this title or file name (`document_exists`): send it "
+         "with that `id`, or with `?replace=true`, to replace it.",
+    413: "The body is over `CITEQA_MAX_BODY_BYTES` (`payload_too_large`) or the document over "
+         "`CITEQA_MAX_DOCUMENT_CHARS` (`document_too_large`).",
+    415: "Not the media type this route takes (`unsupported_media_type`), or a file type that cannot be read "
+         "(`unsupported_file_type`).",
+    422: "A field is missing, of the wrong type or out of bounds (`invalid_request`), or a limit or check failed: "
+         "`empty_question`, `question_too_long`, `chat_too_long`, `message_too_long`, `unknown_role`, "
+         "`invalid_text` (a lone surrogate), `invalid_document_id`, `empty_document`, `binary_content`, "
+         "`not_utf8`, `missing_file`.",
+    429: "Over `CITEQA_RATE_LIMIT_PER_MINUTE` for this client (`rate_limited`); `Retry-After` says when to "
+         "try again.",
+    500: "An unexpected error, logged by the server (`internal_error`).",
+    503: "Models still loading (`not_ready`), too many questions waiting (`overloaded`), or documents changing "
+         "under the question (`documents_changing`); `Retry-After` says when to try again where known.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route: each status with its meaning and the real error body."""
+    return {status: {"model": ErrorBody, "description": ERROR_STATUSES[status]} for status in statuses}
+
+
+# Every /v1 route: the API token, the rate limit, a bug, and not ready or overloaded.
+V1_ERRORS = error_responses(401, 429, 500, 503)
 
 
 def install(app: FastAPI) -> None:

@@ -115,3 +115,14 @@ class DocumentOut(DocumentSummaryOut):
 
 class DocumentList(BaseModel):
     documents: list[DocumentSummaryOut]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="A stable, machine-readable code, e.g. `question_too_long`.")
+    message: str = Field(description="What went wrong, for people.")
+
+
+class ErrorBody(BaseModel):
+    """The body of every 4xx and 5xx answer."""
+
+    error: ErrorDetail

@@ -7,12 +7,13 @@ from fastapi import APIRouter, Request
 from api.answering import answer_question
 from api.convert import ask_response
 from api.dependencies import ReaderAccess, ServicesDep
+from api.errors import V1_ERRORS, error_responses
 from api.schemas import AskRequest, AskResponse
 
-router = APIRouter(prefix="/v1", tags=["ask"], dependencies=[ReaderAccess])
+router = APIRouter(prefix="/v1", tags=["ask"], dependencies=[ReaderAccess], responses=V1_ERRORS)
 
 
-@router.post("/ask", response_model=AskResponse)
+@router.post("/ask", response_model=AskResponse, responses=error_responses(400, 404, 413, 415, 422))
 async def ask(body: AskRequest, request: Request, services: ServicesDep) -> AskResponse:
     """Answer a question from the stored documents with a cited span (offsets: code points, end exclusive)."""
     answer = await answer_question(request, services, body.question, body.document_ids, body.top_k)

@@ -18,9 +18,10 @@ from sse_starlette.sse import EventSourceResponse
 from api.answering import answer_chat
 from api.convert import ask_response, citation_out, reply_text
 from api.dependencies import ReaderAccess, ServicesDep
+from api.errors import V1_ERRORS, error_responses
 from api.schemas import AssistantMessage, ChatRequest, ChatResponse
 
-router = APIRouter(prefix="/v1", tags=["chat"], dependencies=[ReaderAccess])
+router = APIRouter(prefix="/v1", tags=["chat"], dependencies=[ReaderAccess], responses=V1_ERRORS)
 
 
 def pieces(text: str) -> list[str]:
@@ -30,7 +31,8 @@ def pieces(text: str) -> list[str]:
 
 @router.post("/chat", response_model=ChatResponse,
              responses={200: {"content": {"text/event-stream": {}},
-                              "description": "JSON, or SSE events `delta` then `answer` when stream is true"}})
+                              "description": "JSON, or SSE events `delta` then `answer` when stream is true"},
+                        **error_responses(400, 404, 413, 415, 422)})
 async def chat(body: ChatRequest, request: Request, services: ServicesDep) -> object:
     """Answer the last user message; earlier turns resolve follow-ups like "what did he say?"."""
     answer = await answer_chat(request, services, body.messages, body.document_ids)  # errors before any event

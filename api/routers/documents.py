@@ -10,12 +10,12 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.dependencies import AdminAccess, ReaderAccess, ServicesDep
-from api.errors import ApiError
+from api.errors import V1_ERRORS, ApiError, error_responses
 from api.schemas import MAX_TITLE_CHARS, DocumentCreated, DocumentIn, DocumentList, DocumentOut, DocumentSummaryOut
 from index.documents import SURROGATE, Document, load_document, make_document, validate_id
 from index.store import DocumentSummary
 
-router = APIRouter(prefix="/v1/documents", tags=["documents"], dependencies=[ReaderAccess])
+router = APIRouter(prefix="/v1/documents", tags=["documents"], dependencies=[ReaderAccess], responses=V1_ERRORS)
 
 
 def _readable(value: str) -> str:
@@ -75,6 +75,7 @@ async def _document_from_request(request: Request, max_chars: int) -> tuple[Docu
 
 
 @router.post("", status_code=201, response_model=DocumentCreated, dependencies=[AdminAccess],
+             responses=error_responses(400, 403, 409, 413, 415, 422),
              openapi_extra={"requestBody": {"content": {
                  "application/json": {"schema": DocumentIn.model_json_schema()},
                  "multipart/form-data": {"schema": {"type": "object", "properties": {
@@ -97,14 +98,15 @@ async def list_documents(services: ServicesDep) -> DocumentList:
     return DocumentList(documents=[_summary(s) for s in services.store.list_documents()])
 
 
-@router.get("/{document_id}", response_model=DocumentOut)
+@router.get("/{document_id}", response_model=DocumentOut, responses=error_responses(404, 422))
 async def get_document(document_id: str, services: ServicesDep) -> DocumentOut:
     """A document with its full text (offsets are code points into `text`)."""
     document = services.store.get(document_id)
     return DocumentOut(**_summary(services.store.summary(document_id)).model_dump(), text=_readable(document.text))
 
 
-@router.delete("/{document_id}", status_code=204, dependencies=[AdminAccess])
+@router.delete("/{document_id}", status_code=204, dependencies=[AdminAccess],
+               responses=error_responses(403, 404, 422))
 async def delete_document(document_id: str, services: ServicesDep) -> Response:
     await run_in_threadpool(services.store.delete, document_id)
     return Response(status_code=204)

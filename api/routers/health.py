@@ -16,7 +16,8 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"description": "Models still loading: `{\"status\": \"loading\"}`.",
+                                          "content": {"application/json": {"example": {"status": "loading"}}}}})
 async def readyz(request: Request) -> JSONResponse:
     """200 when models are loaded and the index is open, else 503."""
     services = getattr(request.app.state, "services", None)

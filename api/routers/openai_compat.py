@@ -18,11 +18,11 @@ from sse_starlette.sse import EventSourceResponse
 from api.answering import answer_chat
 from api.convert import citation_out, reply_text
 from api.dependencies import ReaderAccess, ServicesDep
-from api.errors import ApiError
+from api.errors import V1_ERRORS, ApiError, error_responses
 from api.routers.chat import pieces
 from api.schemas import ChatMessage, Text
 
-router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[ReaderAccess])
+router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[ReaderAccess], responses=V1_ERRORS)
 MODEL_NAME = "citeqa"
 
 
@@ -70,7 +70,7 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
-@router.post("/chat/completions")
+@router.post("/chat/completions", responses=error_responses(400, 404, 413, 415, 422))
 async def chat_completions(body: CompletionRequest, request: Request, services: ServicesDep) -> object:
     """Any OpenAI client can ask citeqa; the reply quotes its evidence and `citations` lists the spans."""
     messages = _chat_messages(body.messages, services.settings.max_chat_messages)
