@@ -56,7 +56,11 @@ def test_a_document_deleted_during_an_ask_is_not_cited_and_the_ask_succeeds(tmp_
     deleted.clear()
     response = client.post("/v1/ask", json={"question": "How often does the Moon orbit the Earth?",
                                             "document_ids": ["moon"]})
-    assert response.status_code == 404 and response.json()["error"]["code"] == "unknown_document"
+    # The pipeline drops hits whose document is gone since the search (6116145), so a document asked for by
+    # id and deleted mid-ask is not found in, not cited, and not an error: the only document it may search
+    # is gone. (Deleted before the ask, it is a 404: check_documents.)
+    assert response.status_code == 200, response.text
+    assert response.json()["answer"] is None and not response.json()["citations"]
 
 
 def test_chat_limits_are_read_from_the_settings(tmp_path: Path) -> None:
