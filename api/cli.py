@@ -375,8 +375,7 @@ def eval_squad(
         with answers.open("w", encoding="utf-8") as out:
             for row in rows:
                 out.write(json.dumps({"id": row.question.id, "question": row.question.question, "answer": row.answer,
-                                      "score": row.score, "gold": row.question.answers,
-                                      "features": row.features}) + "\n")
+                                      "score": row.score, "gold": row.question.answers}) + "\n")
     _report(result, json_output)
 
 
@@ -387,7 +386,8 @@ def calibrate_reader(
     reader: Annotated[Path, typer.Option(help="reader model folder to calibrate (calibration.json is written)")],
     skip: Annotated[int, typer.Option(help="examples the reader trained on (held-out ones follow)")] = 0,
     count: int = 2000, negative_ratio: float = 0.1, retrieved_negative_ratio: float = 0.0,
-    answer_removed_ratio: float = 0.0, entity_swapped_ratio: float = 0.0, seed: int = 13,
+    answer_removed_ratio: float = 0.0, entity_swapped_ratio: float = 0.0, negated_ratio: float = 0.0,
+    antonym_ratio: float = 0.0, seed: int = 13,
 ) -> None:
     """Fit the score calibration (Platt scaling) on held-out training examples (same negatives as training)."""
     from dataclasses import asdict
@@ -396,7 +396,8 @@ def calibrate_reader(
     from qa.reader import CALIBRATION_FILE, Reader
     from qa.training import NegativeMix
 
-    mix = NegativeMix(negative_ratio, retrieved_negative_ratio, answer_removed_ratio, entity_swapped_ratio)
+    mix = NegativeMix(negative_ratio, retrieved_negative_ratio, answer_removed_ratio, entity_swapped_ratio,
+                      negated_ratio, antonym_ratio)
     questions = held_out_questions(data, mix, seed, skip, count)
     model = Reader(reader, dtype="fp32")
     with Progress(console=errors, transient=True) as progress:
@@ -408,37 +409,3 @@ def calibrate_reader(
     (reader / CALIBRATION_FILE).write_text(json.dumps(record, indent=2))
     console.print(f"calibration: {record}")
 
-
-@app.command("calibrate-answerability")
-@friendly
-def calibrate_answerability(
-    data: Annotated[Path, typer.Option(help="SQuAD 2.0-format file with unanswerable questions (not an eval file)")],
-    article: Annotated[list[str], typer.Option(help="title of an article the reader never trained on (repeatable)")],
-    reader: Annotated[Path | None, typer.Option(help="reader folder (answerability.json is written there)")] = None,
-) -> None:
-    """Fit the answer/no-answer model on whole held-out articles, asked as the pipeline asks them."""
-    from qa.abstention import ANSWERABILITY_FILE
-    from qa.end_to_end import answer_all, fit_answerability_on, ingest_articles, load_articles
-
-    documents, questions = load_articles(data)
-    wanted = {title.replace("_", " ") for title in article}
-    documents = [document for document in documents if document[1] in wanted]
-    if len(documents) != len(wanted):
-        raise typer.BadParameter(f"articles not in {data.name}: {sorted(wanted - {d[1] for d in documents})}")
-    kept = {document[0] for document in documents}
-    questions = [question for question in questions if question.document_id in kept]
-    settings = get_settings()
-    folder = reader or settings.reader_path
-    with tempfile.TemporaryDirectory(prefix="citeqa-calibrate-") as scratch_dir:
-        update: dict[str, Any] = {"data_dir": Path(scratch_dir), "ingest_default_corpus": False}
-        if reader is not None:
-            update["reader_path"] = reader
-        answerer = build_answerer(settings.model_copy(update=update))
-        ingest_articles(answerer.store, documents)
-        with Progress(console=errors, transient=True) as progress:
-            task = progress.add_task("answering", total=len(questions))
-            rows = answer_all(answerer, questions, lambda n: progress.update(task, completed=n))
-    model = fit_answerability_on(rows)
-    target = Path(folder or answerer.reader.model_path) / ANSWERABILITY_FILE
-    target.write_text(model.to_json(f"{len(rows)} questions of {data.name}: {', '.join(sorted(wanted))}"))
-    console.print(f"wrote {target}")

@@ -12,7 +12,6 @@ import numpy as np
 
 from index.documents import make_document, slugify
 from index.store import PassageStore
-from qa.abstention import AnswerabilityModel, fit_answerability
 from qa.pipeline import QuestionAnswerer
 from qa.squad_metrics import abstention_curve, answerability_auc, best_over, exact_match, f1
 
@@ -77,7 +76,6 @@ class PipelineRow:
     question: ArticleQuestion
     answer: str | None
     score: float
-    features: list[float] | None = None
 
 
 def answer_all(answerer: QuestionAnswerer, questions: list[ArticleQuestion],
@@ -86,8 +84,8 @@ def answer_all(answerer: QuestionAnswerer, questions: list[ArticleQuestion],
     always = answerer.with_threshold(0.0)
     rows = []
     for number, question in enumerate(questions):
-        answer, x = always.answer_with_features(question.question, [question.document_id])
-        rows.append(PipelineRow(question, answer.answer, answer.score, None if x is None else x.tolist()))
+        answer = always.run(question.question, [question.document_id])
+        rows.append(PipelineRow(question, answer.answer, answer.score))
         if progress:
             progress(number + 1)
     return rows
@@ -129,15 +127,6 @@ def best_pipeline_threshold(files: list[list[PipelineRow]]) -> float:
         mean_f1 += np.where(keeps, answered[None, :], withheld[None, :]).mean(axis=1) / len(files)
     best = np.flatnonzero(mean_f1 >= mean_f1.max() - 1e-12)
     return float(candidates[best].min())
-
-
-def fit_answerability_on(rows: list[PipelineRow]) -> AnswerabilityModel:
-    """Fit the answerability model to the pipeline's answers: is the best span right (F1 > 0.5)?"""
-    usable = [row for row in rows if row.features is not None and row.answer is not None]
-    x = np.array([row.features for row in usable])
-    correct = np.array([best_over(f1, row.answer or "", row.question.answers) > 0.5 if row.question.answers
-                        else False for row in usable])
-    return fit_answerability(x, correct)
 
 
 def pipeline_report(rows: list[PipelineRow], threshold: float) -> dict[str, Any]:

@@ -7,11 +7,8 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-import numpy as np
-
 from index.chunk import PARAGRAPH_BREAK, Span
 from index.store import PassageStore, SearchHit, UnknownDocumentError
-from qa.abstention import MARGIN_CLIP, AnswerabilityModel, content_words, features
 from qa.reader import AnswerSpan, Passage, Reader, ReaderOutput, merge_spans
 from qa.squad_metrics import normalize_answer
 
@@ -55,22 +52,14 @@ class Answer:
 
 @dataclass(frozen=True)
 class _DocumentView:
-    """What answering needs of a stored document: its text, sentences and content words."""
+    """What answering needs of a stored document: its text and sentences."""
 
     text: str
     sentences: list[Span]
-    words: set[str]
-
-
-_UNSET: object = object()
 
 
 class QuestionAnswerer:
-    """A plain callable pipeline over a passage store and a reader.
-
-    The answer's score is the answerability model's probability that the best span is right when the
-    reader's folder has one (`qa/abstention.py`), else the reader's calibrated span score.
-    """
+    """A plain callable pipeline over a passage store and a reader."""
 
     def __init__(
         self,
@@ -81,7 +70,6 @@ class QuestionAnswerer:
         rank_penalty: float = 0.0,
         early_exit_score: float = 1.0,
         read_context_chars: int = 0,
-        answerability: AnswerabilityModel | None | object = _UNSET,
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError("threshold must be in [0, 1]")
@@ -100,10 +88,6 @@ class QuestionAnswerer:
         self.rank_penalty = rank_penalty
         self.early_exit_score = early_exit_score
         self.read_context_chars = read_context_chars
-        self.answerability: AnswerabilityModel | None = (
-            AnswerabilityModel.load(reader.model_path) if answerability is _UNSET
-            else answerability  # type: ignore[assignment]
-        )
         self._documents: dict[tuple[int, str], _DocumentView] = {}
         self._cache_lock = threading.Lock()
 
@@ -116,11 +100,6 @@ class QuestionAnswerer:
 
     def run(self, question: str, document_ids: Sequence[str] | None = None,
             top_k: int | None = None) -> Answer:
-        return self.answer_with_features(question, document_ids, top_k)[0]
-
-    def answer_with_features(self, question: str, document_ids: Sequence[str] | None = None,
-                             top_k: int | None = None) -> tuple[Answer, np.ndarray | None]:
-        """The answer and the answerability features of its best span (None when no span was found)."""
         question = question.strip()
         if not question:
             raise ValueError("question is empty")
@@ -129,30 +108,26 @@ class QuestionAnswerer:
                 raise UnknownDocumentError(document_id)
         hits = self._current(self.store.search(question, k=top_k or self.top_k, document_ids=document_ids))
         if not hits:
-            return Answer(question, None, 0.0, []), None
+            return Answer(question, None, 0.0, [])
         passages = self._passages(hits)
         output = vote_by_answer(self._read(question, passages))
         if not output.spans:
             citation = self._passage_citation(hits[0].document_id, hits[0].start, hits[0].end)
-            return Answer(question, None, 0.0, [citation]), None
+            return Answer(question, None, 0.0, [citation])
         best = output.spans[0]
         document = self._document(best.document_id)
         evidence = self._evidence(document.text, document.sentences, best.start, best.end)
-        first_margin = max((s.margin for s in output.spans if s.passage_index == 0), default=-MARGIN_CLIP)
-        x = features(question, best, output.spans, first_margin, evidence.text, document.words, document.text)
-        score = self.answerability.probability(x) if self.answerability is not None else best.score
-        if score < self.threshold:
-            citation = Citation(best.document_id, evidence.start, evidence.end, evidence.text, evidence)
-        else:
-            citation = Citation(best.document_id, best.start, best.end, document.text[best.start : best.end],
-                                evidence)
+        answered = best.score >= self.threshold
+        # an abstention still cites where the closest candidate stands: its whole sentence, not the span
+        start, end = (best.start, best.end) if answered else (evidence.start, evidence.end)
+        citation = Citation(best.document_id, start, end, document.text[start:end], evidence)
         verify(citation, document.text)
-        return Answer(question, citation.text if score >= self.threshold else None, score, [citation]), x
+        return Answer(question, citation.text if answered else None, best.score, [citation])
 
     def with_threshold(self, threshold: float) -> QuestionAnswerer:
         """The same pipeline (store, reader, settings) with another no-answer threshold."""
         return QuestionAnswerer(self.store, self.reader, threshold, self.top_k, self.rank_penalty,
-                                self.early_exit_score, self.read_context_chars, self.answerability)
+                                self.early_exit_score, self.read_context_chars)
 
     def _current(self, hits: Sequence[SearchHit]) -> list[SearchHit]:
         """The hits whose document is still stored as it was searched.
@@ -209,8 +184,7 @@ class QuestionAnswerer:
         with self._cache_lock:
             cached = self._documents.get(key)
         if cached is None:
-            text = self.store.get(document_id).text
-            cached = _DocumentView(text, self.store.sentences(document_id), content_words(text))
+            cached = _DocumentView(self.store.get(document_id).text, self.store.sentences(document_id))
             with self._cache_lock:
                 if len(self._documents) > 256:
                     self._documents.clear()
