@@ -152,6 +152,17 @@ def main() -> None:
                       f"F1 {pct(v1['f1'])}; v2.0 F1 {pct(v2['f1'])}, no-answer accuracy {pct(v2['no_answer_accuracy'])}, "
                       f"HasAns F1 {pct(v2['has_answer_f1'])}; seed EM {pct(seed['exact_match'])}, "
                       f"F1 {pct(seed['f1'])}).", ""]
+    latency = load("answer_latency")
+    if latency:
+        base, new = latency["baseline"], latency["reader"]
+        lines += [f"## Answer latency, two readers side by side (measured {latency['measured_at']})", "",
+                  f"{latency['questions']} questions of the first {latency['articles']} articles of "
+                  f"{latency['data']}, each article one document, asked of both pipelines in turn in one process "
+                  f"(`bench/answer_latency.py --baseline {latency['baseline_name']}`):", "",
+                  "| reader | median ms | p95 ms | mean ms |", "|---|---|---|---|",
+                  f"| {latency['baseline_name']} | {base['median_ms']} | {base['p95_ms']} | {base['mean_ms']} |",
+                  f"| {latency['reader_name']} | {new['median_ms']} | {new['p95_ms']} | {new['mean_ms']} |", "",
+                  f"Median ratio: {latency['median_ratio']}.", ""]
     if faiss_scale:
         lines += [f"## FAISS at scale (measured {faiss_scale['measured_at']})", "",
                   f"{faiss_scale['vectors']}, {faiss_scale['dimension']} dimensions, one query at a time, "
