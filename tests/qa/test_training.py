@@ -118,3 +118,17 @@ def test_negated_and_antonym_negatives_are_unanswerable_over_the_own_paragraph()
         ("What did Rotterdam handle?", 52), ("What did Rotterdam not handle?", -1)]
     assert examples[1].context == examples[0].context
     assert negate("How much cargo did Rotterdam handle in 2019?") is None  # its verb is not last
+
+
+def test_real_unanswerable_questions_are_added_repeated_and_held_out_articles_stay_out(tmp_path) -> None:
+    from pathlib import Path
+
+    from qa.training import TrainConfig, mixed_with_real_unanswerable
+
+    tiny = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-squad-v2.json"
+    config = TrainConfig(data_path=tiny, output_dir=tmp_path, base_model=tmp_path, negatives=NegativeMix(sibling=0.0),
+                         unanswerable_data=tiny, unanswerable_repeat=3)
+    mixed = mixed_with_real_unanswerable([], config)
+    assert len(mixed) == 3 * 4 and sum(e.answer_start < 0 for e in mixed) == 3 * 1
+    held_out = TrainConfig(**{**vars(config), "hold_out_articles": ("Mount_Kelra",)})
+    assert mixed_with_real_unanswerable([], held_out) == []
