@@ -1,7 +1,7 @@
 """Whole-answer latency of two reader folders side by side, in one process, on one store.
 
 Questions alternate between the two pipelines, so both see the same machine state; each answer is
-timed from question to cited answer (retrieval, reading with early exit, the answerability decision).
+timed from question to cited answer (retrieval, reading with early exit, citing).
 """
 
 from __future__ import annotations

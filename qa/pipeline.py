@@ -50,14 +50,6 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _DocumentView:
-    """What answering needs of a stored document: its text and sentences."""
-
-    text: str
-    sentences: list[Span]
-
-
 class QuestionAnswerer:
     """A plain callable pipeline over a passage store and a reader."""
 
@@ -88,7 +80,7 @@ class QuestionAnswerer:
         self.rank_penalty = rank_penalty
         self.early_exit_score = early_exit_score
         self.read_context_chars = read_context_chars
-        self._documents: dict[tuple[int, str], _DocumentView] = {}
+        self._sentences: dict[tuple[int, str], tuple[str, list[Span]]] = {}
         self._cache_lock = threading.Lock()
 
     def warm_up(self) -> None:
@@ -112,17 +104,14 @@ class QuestionAnswerer:
         passages = self._passages(hits)
         output = vote_by_answer(self._read(question, passages))
         if not output.spans:
-            citation = self._passage_citation(hits[0].document_id, hits[0].start, hits[0].end)
-            return Answer(question, None, 0.0, [citation])
+            return Answer(question, None, 0.0, [self._passage_citation(hits[0].document_id,
+                                                                       hits[0].start, hits[0].end)])
         best = output.spans[0]
-        document = self._document(best.document_id)
-        evidence = self._evidence(document.text, document.sentences, best.start, best.end)
-        answered = best.score >= self.threshold
-        # an abstention still cites where the closest candidate stands: its whole sentence, not the span
-        start, end = (best.start, best.end) if answered else (evidence.start, evidence.end)
-        citation = Citation(best.document_id, start, end, document.text[start:end], evidence)
-        verify(citation, document.text)
-        return Answer(question, citation.text if answered else None, best.score, [citation])
+        if best.score < self.threshold:
+            citation = self._passage_citation(best.document_id, best.start, best.end)
+            return Answer(question, None, best.score, [citation])
+        citations = [self._cite(span) for span in output.spans[:1]]
+        return Answer(question, citations[0].text, best.score, citations)
 
     def with_threshold(self, threshold: float) -> QuestionAnswerer:
         """The same pipeline (store, reader, settings) with another no-answer threshold."""
@@ -138,10 +127,10 @@ class QuestionAnswerer:
         current = []
         for hit in hits:
             try:
-                document = self._document(hit.document_id)
+                text, _ = self._document(hit.document_id)
             except UnknownDocumentError:
                 continue
-            if document.text[hit.start : hit.end] == hit.text:
+            if text[hit.start : hit.end] == hit.text:
                 current.append(hit)
         return current
 
@@ -155,9 +144,9 @@ class QuestionAnswerer:
         for rank, hit in enumerate(hits):
             start, text = hit.start, hit.text
             if self.read_context_chars:
-                document = self._document(hit.document_id)
-                start, end = widen(document.text, document.sentences, hit.start, hit.end, self.read_context_chars)
-                text = document.text[start:end]
+                document_text, sentences = self._document(hit.document_id)
+                start, end = widen(document_text, sentences, hit.start, hit.end, self.read_context_chars)
+                text = document_text[start:end]
             passages.append(Passage(hit.document_id, start, text, -self.rank_penalty * math.log1p(rank)))
         return passages
 
@@ -172,23 +161,30 @@ class QuestionAnswerer:
         shifted = [replace(span, passage_index=span.passage_index + 1) for span in rest.spans]
         return merge_spans([*first.spans, *shifted], top_k=CANDIDATE_SPANS)
 
-    def _passage_citation(self, document_id: str, start: int, end: int) -> Citation:
-        document = self._document(document_id)
-        evidence = self._evidence(document.text, document.sentences, start, end)
-        citation = Citation(document_id, evidence.start, evidence.end, evidence.text, evidence)
-        verify(citation, document.text)
+    def _cite(self, span: AnswerSpan) -> Citation:
+        text, sentences = self._document(span.document_id)
+        evidence = self._evidence(text, sentences, span.start, span.end)
+        citation = Citation(span.document_id, span.start, span.end, text[span.start : span.end], evidence)
+        verify(citation, text)
         return citation
 
-    def _document(self, document_id: str) -> _DocumentView:
+    def _passage_citation(self, document_id: str, start: int, end: int) -> Citation:
+        text, sentences = self._document(document_id)
+        evidence = self._evidence(text, sentences, start, end)
+        citation = Citation(document_id, evidence.start, evidence.end, evidence.text, evidence)
+        verify(citation, text)
+        return citation
+
+    def _document(self, document_id: str) -> tuple[str, list[Span]]:
         key = (self.store.version(), document_id)
         with self._cache_lock:
-            cached = self._documents.get(key)
+            cached = self._sentences.get(key)
         if cached is None:
-            cached = _DocumentView(self.store.get(document_id).text, self.store.sentences(document_id))
+            cached = (self.store.get(document_id).text, self.store.sentences(document_id))
             with self._cache_lock:
-                if len(self._documents) > 256:
-                    self._documents.clear()
-                self._documents[key] = cached
+                if len(self._sentences) > 256:
+                    self._sentences.clear()
+                self._sentences[key] = cached
         return cached
 
     @staticmethod
