@@ -15,13 +15,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
 from api.admission import RateLimiter
+from api.answering import AnswerWorkers
 from api.dependencies import ReaderAccess, rate_limit_key
 from api.errors import ApiError, error_response
 from api.metrics import Metrics
 from api.metrics import install as install_metrics
 from api.routers import ask, chat, documents, health, openai_compat
 from api.services import Services, build_services
-from index.settings import Settings, get_settings
+from api.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -148,8 +149,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.settings = settings
     app.state.services = services
     app.state.metrics = Metrics()
+    app.state.workers = AnswerWorkers(settings.server.answer_workers, settings.server.max_waiting, app.state.metrics)
     errors.install(app)
-    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute) if settings.rate_limit_per_minute else None
+    per_minute = settings.server.rate_limit_per_minute
+    app.state.rate_limiter = RateLimiter(per_minute) if per_minute else None
 
     # Added first, so innermost: the metrics and security-header middlewares (added later, so around it) count
     # a 429 and give it their headers.
@@ -195,5 +198,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=settings.server.max_body_bytes)
     return app

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import io
 import json
@@ -25,9 +24,9 @@ from rich.progress import Progress  # noqa: E402
 from rich.table import Table  # noqa: E402
 from rich.text import Text  # noqa: E402
 
+from api.settings import Settings, get_settings  # noqa: E402
+from index.base import StoreMismatchError, UnknownDocumentError  # noqa: E402
 from index.documents import SUPPORTED_SUFFIXES, DocumentError, check_encodable, load_file  # noqa: E402
-from index.settings import Settings, get_settings  # noqa: E402
-from index.store import PassageStore, StoreMismatchError, UnknownDocumentError  # noqa: E402
 
 app = typer.Typer(help="citeqa: answers from documents, with cited spans.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -58,32 +57,33 @@ def friendly(command: F) -> F:
 
 def _problems(error: ValidationError) -> str:
     """One line naming each bad setting by its environment variable, not pydantic's multi-line report."""
-    if error.title != Settings.__name__:
+    if not error.title.endswith("Settings"):
         return str(error)
     named = []
     for problem in error.errors():
-        variable = "CITEQA_" + "_".join(str(part) for part in problem["loc"]).upper()
+        name = str(problem["loc"][-1]).upper() if problem["loc"] else ""
+        variable = name if name.startswith("CITEQA_") else f"CITEQA_{name}"
         message = str(problem["msg"]).removeprefix("Value error, ")
         named.append(message if variable in message else f"{variable}: {message}")
     return "; ".join(named)
 
 
-def open_store(settings: Settings | None = None) -> PassageStore:
+def open_index(settings: Settings | None = None) -> Any:
+    """The store, indexer and retriever, without the reader (document commands need no reader)."""
     from transformers.utils import logging as transformers_logging
 
-    from api import services
+    from api.services import build_index
 
     transformers_logging.disable_progress_bar()
-    return services.open_store(settings or get_settings())
+    return build_index(settings or get_settings())
 
 
 def build_answerer(settings: Settings | None = None) -> Any:
-    from api import services
-    from qa.reader import Reader
+    from api.services import build_answerer as build
+    from api.services import build_reader
 
     settings = settings or get_settings()
-    reader = Reader(settings.reader_path, dtype=settings.inference_dtype)
-    return services.build_answerer(settings, open_store(settings), reader)
+    return build(settings, open_index(settings), build_reader(settings))
 
 
 @app.command()
@@ -98,8 +98,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     # limit_concurrency caps open connections and requests in progress together (past it uvicorn answers a
     # plain-text 503); the graceful timeout lets answers in progress finish on shutdown, then cancels them.
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
-                limit_concurrency=settings.limit_concurrency or None,
-                timeout_graceful_shutdown=settings.graceful_shutdown_seconds)
+                limit_concurrency=settings.server.limit_concurrency or None,
+                timeout_graceful_shutdown=settings.server.graceful_shutdown_seconds)
 
 
 def _print_answer(answer: Any) -> None:
@@ -132,7 +132,7 @@ def ask(question: str, document: Annotated[list[str] | None, typer.Option("--doc
 @friendly
 def chat() -> None:
     """An interactive conversation; follow-ups like "what did he say?" work."""
-    from qa.followup import Turn, standalone_question
+    from qa.followup import Turn, resolve_conversation
 
     # Bytes that are not UTF-8 are read as lone surrogates (never a decoding error that ends the chat),
     # then refused below like any other unencodable question.
@@ -153,12 +153,12 @@ def chat() -> None:
         except DocumentError as error:  # one bad line does not end the conversation
             errors.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
             continue
-        standalone = standalone_question(question, history)
+        standalone = resolve_conversation(question, history)  # as /v1/chat resolves it
         if standalone != question:
             console.print(Text(f"(answering: {standalone})", style="dim"))
         answer = answerer.run(standalone)
         _print_answer(answer)
-        history.append(Turn(standalone, answer.answer))
+        history.append(Turn(question, answer.answer))
 
 
 def _files(paths: list[Path]) -> list[Path]:
@@ -178,10 +178,10 @@ def _files(paths: list[Path]) -> list[Path]:
 def ingest(paths: list[Path]) -> None:
     """Add or replace documents from files or folders (.txt, .md, .html)."""
     settings = get_settings()
-    documents = [load_file(path, max_chars=settings.max_document_chars) for path in _files(paths)]
+    documents = [load_file(path, max_chars=settings.index.max_document_chars) for path in _files(paths)]
     if not documents:
         raise ValueError("no .txt, .md or .html files found")
-    for result in open_store(settings).add_many(documents, progress=len(documents) > 3):
+    for result in open_index(settings).indexer.run(documents, progress=len(documents) > 3):
         verb = "replaced" if result.replaced else "added"
         console.print(f"{verb} {result.document_id}: {result.chunk_count} chunks, {result.sentence_count} sentences")
 
@@ -190,7 +190,7 @@ def ingest(paths: list[Path]) -> None:
 @friendly
 def documents() -> None:
     """List stored documents."""
-    summaries = open_store().list_documents()
+    summaries = open_index().store.list_documents()
     table = Table("title", "characters", "chunks")
     table.add_column("id", no_wrap=True, min_width=max((len(s.id) for s in summaries), default=2))
     for summary in summaries:
@@ -202,7 +202,7 @@ def documents() -> None:
 @friendly
 def delete(document_id: str) -> None:
     """Delete a document and its passages."""
-    open_store().delete(document_id)
+    open_index().store.delete(document_id)
     console.print(f"deleted {document_id}")
 
 
@@ -210,7 +210,7 @@ def delete(document_id: str) -> None:
 @friendly
 def search(query: str, k: int = 5, mode: str = "hybrid") -> None:
     """Show the top chunks with offsets and dense, lexical and fused scores."""
-    for hit in open_store().search(query, k=k, mode=mode):
+    for hit in open_index().retriever.run(query, top_k=k, mode=mode):
         dense = f"{hit.dense_score:.3f}" if hit.dense_score is not None else "-"
         lexical = f"{hit.lexical_score:.2f}" if hit.lexical_score is not None else "-"
         console.print(Text(f"{hit.document_id} [{hit.start}:{hit.end}] fused {hit.fused_score:.4f} "
@@ -222,13 +222,10 @@ def search(query: str, k: int = 5, mode: str = "hybrid") -> None:
 @friendly
 def rebuild() -> None:
     """Re-chunk and re-embed every document with the current settings."""
-    from api.services import new_store
+    from api.services import build_index
 
-    store = new_store(get_settings())
-    with contextlib.suppress(StoreMismatchError):  # rebuilding is how a mismatch is repaired
-        store.open()
-    store.rebuild()
-    console.print(f"rebuilt {store.counts()[0]} documents")
+    count = build_index(get_settings(), rebuilding=True).indexer.rebuild()
+    console.print(f"rebuilt {count} documents")
 
 
 NEGATIVE_HELP = {  # odds, per question with an answer, of adding each kind of "no answer" example
@@ -278,7 +275,7 @@ def train_reader(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("bm25s").setLevel(logging.WARNING)  # one "Building index" line per article otherwise
     use_bf16 = bf16 if bf16 is not None else (torch.cuda.is_available() or cpu_supports_fast_bf16())
-    base = base_model or init_from or get_settings().embedder_path
+    base = base_model or init_from or get_settings().index.embedder_path
     final = run_training(TrainConfig(
         data_path=data, output_dir=output, base_model=base, max_length=max_length, stride=stride,
         batch_size=batch_size, learning_rate=learning_rate, epochs=epochs, max_examples=max_examples,
@@ -294,7 +291,7 @@ def train_reader(
 def _reader(path: Path | None, dtype: str) -> Any:
     from qa.reader import Reader
 
-    return Reader(path or get_settings().reader_path, dtype=dtype)
+    return Reader(path or get_settings().reader.path, dtype=dtype)
 
 
 @eval_app.command("reader")
@@ -317,7 +314,7 @@ def eval_reader(
         predictions = predict(model, questions, lambda n: progress.update(task, completed=n))
     has_impossible = any(not q.answers for q in questions)
     result = score(predictions, threshold if threshold is not None else (
-        get_settings().no_answer_threshold if has_impossible else None))
+        get_settings().pipeline.no_answer_threshold if has_impossible else None))
     _report(result, json_output)
 
 
@@ -357,18 +354,18 @@ def eval_squad(
         documents = [document for document in documents if document[0] in asked]
     settings = get_settings()
     with tempfile.TemporaryDirectory(prefix="citeqa-eval-") as folder:
-        update: dict[str, Any] = {"data_dir": Path(folder), "ingest_default_corpus": False}
-        if reader is not None:
-            update["reader_path"] = reader
-        scratch = settings.model_copy(update=update)
-        answerer = build_answerer(scratch)
-        ingest_articles(answerer.store, documents)
+        from api.services import build_services
+
+        scratch = settings.scratch(Path(folder)).with_changes(reader={"path": reader or settings.reader.path})
+        services = build_services(scratch)
+        answerer = services.answerer
+        ingest_articles(services.index.indexer, documents)
         with Progress(console=errors, transient=True) as progress:
             task = progress.add_task("answering", total=len(questions))
             rows = answer_all(answerer, questions, lambda n: progress.update(task, completed=n))
-        result = pipeline_report(rows, settings.no_answer_threshold if threshold is None else threshold)
+        result = pipeline_report(rows, settings.pipeline.no_answer_threshold if threshold is None else threshold)
         if recall:
-            for mode, values in retrieval_recall(answerer.store, questions).items():
+            for mode, values in retrieval_recall(services.index.retriever, questions).items():
                 for name, value in values.items():
                     result[f"{mode}_{name}"] = value
     if answers is not None:

@@ -7,16 +7,25 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.answering import AnswerWorkers
 from api.errors import ApiError
 from api.services import Services
-from index.settings import Settings
+from api.settings import Settings
 
 
 def get_services(request: Request) -> Services:
     services: Services | None = getattr(request.app.state, "services", None)
-    if services is None or not services.ready:
+    if services is None:
+        error = getattr(request.app.state, "load_error", None)
+        if error is not None:
+            raise ApiError(503, "load_failed", f"citeqa could not load: {error}")
         raise ApiError(503, "not_ready", "the models are still loading; try again shortly")
     return services
+
+
+def get_workers(request: Request) -> AnswerWorkers:
+    workers: AnswerWorkers = request.app.state.workers
+    return workers
 
 
 def get_settings(request: Request) -> Settings:
@@ -36,10 +45,10 @@ def _matches(token: str | None, expected: str | None) -> bool:
 
 def require_reader(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> None:
     """When CITEQA_API_TOKEN is set, /v1 routes need it (or the admin token)."""
-    if not settings.api_token:
+    if not settings.server.api_token:
         return
     token = _bearer(request)
-    if not (_matches(token, settings.api_token) or _matches(token, settings.admin_token)):
+    if not (_matches(token, settings.server.api_token) or _matches(token, settings.server.admin_token)):
         raise ApiError(401, "unauthorized", "this server needs `Authorization: Bearer <CITEQA_API_TOKEN>`",
                        headers={"WWW-Authenticate": "Bearer"})
 
@@ -52,24 +61,25 @@ def rate_limit_key(request: Request, settings: Settings) -> str | None:
     must not stall. All clients sharing the API token share its budget, as the limit is per token.
     """
     token = _bearer(request)
-    if _matches(token, settings.admin_token):
+    if _matches(token, settings.server.admin_token):
         return None
-    if _matches(token, settings.api_token):
+    if _matches(token, settings.server.api_token):
         return "token:api"
     return f"host:{request.client.host if request.client else 'unknown'}"
 
 
 def require_admin(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> None:
     """Writes need the admin token; with none configured, writes are disabled."""
-    if not settings.admin_token:
+    if not settings.server.admin_token:
         raise ApiError(403, "writes_disabled",
                        "document writes are disabled: set CITEQA_ADMIN_TOKEN and send it as a Bearer token")
-    if not _matches(_bearer(request), settings.admin_token):
+    if not _matches(_bearer(request), settings.server.admin_token):
         raise ApiError(401, "unauthorized", "document writes need `Authorization: Bearer <CITEQA_ADMIN_TOKEN>`",
                        headers={"WWW-Authenticate": "Bearer"})
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+WorkersDep = Annotated[AnswerWorkers, Depends(get_workers)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ReaderAccess = Depends(require_reader)
 AdminAccess = Depends(require_admin)

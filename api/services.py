@@ -1,4 +1,4 @@
-"""The long-lived objects of a running service: store, reader and pipeline, loaded once."""
+"""The one place the long-lived objects are built from settings: used by the server, the CLI and bench/."""
 
 from __future__ import annotations
 
@@ -6,10 +6,14 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from api.settings import Settings
+from index.base import PassageStore, manifest
+from index.chunk import Chunker, tokenizer_counter
 from index.documents import load_file
 from index.embed import Embedder
-from index.settings import Settings
-from index.store import PassageStore
+from index.indexer import Indexer
+from index.retrieval import HybridRetriever
+from index.store import SqliteStore
 from qa.pipeline import QuestionAnswerer
 from qa.reader import Reader
 
@@ -19,14 +23,26 @@ DEFAULT_ARTICLE = Path(__file__).resolve().parent.parent / "index" / "data" / "u
 
 
 @dataclass
+class Index:
+    """The document side: the store, how documents get in (indexer) and how passages come out (retriever)."""
+
+    store: PassageStore
+    indexer: Indexer
+    retriever: HybridRetriever
+
+
+@dataclass
 class Services:
     """Everything a request handler needs."""
 
     settings: Settings
-    store: PassageStore
+    index: Index
     reader: Reader
     answerer: QuestionAnswerer
-    ready: bool = False
+
+    @property
+    def store(self) -> PassageStore:
+        return self.index.store
 
 
 def default_article_path() -> Path:
@@ -37,38 +53,55 @@ def default_article_path() -> Path:
     return packaged if packaged.exists() else DEFAULT_ARTICLE
 
 
-def new_store(settings: Settings) -> PassageStore:
-    """A store configured from settings, not yet opened."""
-    return PassageStore(
-        settings.data_dir,
-        Embedder(settings.embedder_path),
-        chunk_tokens=settings.chunk_tokens,
-        exact_search_max_chunks=settings.exact_search_max_chunks,
-        max_document_chars=settings.max_document_chars,
-    )
+def build_index(settings: Settings, *, rebuilding: bool = False) -> Index:
+    """Load the embedder and open the index (see `open_index`)."""
+    embedder = Embedder(settings.index.embedder_path)
+    embedder.warm_up()
+    return open_index(settings, embedder, rebuilding=rebuilding)
 
 
-def open_store(settings: Settings) -> PassageStore:
-    """Open the store; on first start (never written) ingest the default article."""
-    store = new_store(settings).open()
-    if settings.ingest_default_corpus and store.counts()[0] == 0 and store.version() == 0:
+def open_index(settings: Settings, embedder: Embedder, *, rebuilding: bool = False) -> Index:
+    """Open the store with a loaded embedder; on first start (never written) ingest the default article.
+
+    `rebuilding`: open a store built with other settings without refusing, to re-index it.
+    """
+    config = settings.index
+    store = SqliteStore(config.data_dir, manifest(embedder.name, embedder.dimension, config.chunk_tokens),
+                        exact_search_max_chunks=config.exact_search_max_chunks)
+    if rebuilding:  # the old derived indexes may not even match the running embedder: never load them
+        store.adopt_manifest()
+    else:
+        store.open()
+    chunker = Chunker(tokenizer_counter(embedder.tokenizer), config.chunk_tokens)
+    indexer = Indexer(store, embedder, chunker, config.max_document_chars)
+    retrieval = settings.retrieval
+    retriever = HybridRetriever(store, embedder, rrf_k=retrieval.rrf_k, dense_weight=retrieval.dense_weight,
+                                lexical_weight=retrieval.lexical_weight, fusion_depth=retrieval.fusion_depth,
+                                context_chars=retrieval.read_context_chars)
+    if config.ingest_default_corpus and not rebuilding and store.counts()[0] == 0 and store.version() == 0:
         document = load_file(default_article_path())
-        store.add(document)
+        indexer.add(document)
         log.info("ingested the default article %s", document.id)
-    return store
+    return Index(store, indexer, retriever)
 
 
-def build_answerer(settings: Settings, store: PassageStore, reader: Reader) -> QuestionAnswerer:
+def build_reader(settings: Settings, path: Path | None = None) -> Reader:
+    """The reader from settings (or the model folder `path`), not yet loaded."""
+    config = settings.reader
+    return Reader(path or config.path, max_length=config.max_length, stride=config.stride, dtype=config.dtype)
+
+
+def build_answerer(settings: Settings, index: Index, reader: Reader) -> QuestionAnswerer:
     """The question-answering pipeline as the settings describe it."""
-    return QuestionAnswerer(store, reader, threshold=settings.no_answer_threshold, top_k=settings.top_k,
-                            rank_penalty=settings.rank_penalty, early_exit_score=settings.early_exit_score,
-                            read_context_chars=settings.read_context_chars)
+    config = settings.pipeline
+    return QuestionAnswerer(index.retriever, reader, threshold=config.no_answer_threshold, top_k=config.top_k,
+                            rank_penalty=config.rank_penalty, early_exit_score=config.early_exit_score)
 
 
-def build_services(settings: Settings) -> Services:
-    """Load models and open the store; ingest the default article into an empty store."""
-    store = open_store(settings)
-    reader = Reader(settings.reader_path, dtype=settings.inference_dtype)
-    answerer = build_answerer(settings, store, reader)
+def build_services(settings: Settings, reader: Reader | None = None) -> Services:
+    """Load the models and open the store, ready to answer."""
+    index = build_index(settings)
+    reader = reader or build_reader(settings)
+    answerer = build_answerer(settings, index, reader)
     answerer.warm_up()
-    return Services(settings, store, reader, answerer, ready=True)
+    return Services(settings, index, reader, answerer)

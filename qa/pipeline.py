@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from index.chunk import PARAGRAPH_BREAK, Span
-from index.store import PassageStore, SearchHit, UnknownDocumentError
+from index.base import StoredChunk
+from index.retrieval import HybridRetriever, SearchHit
 from qa.reader import AnswerSpan, Passage, Reader, ReaderOutput, merge_spans
 from qa.squad_metrics import normalize_answer
 
@@ -51,17 +50,17 @@ class Answer:
 
 
 class QuestionAnswerer:
-    """A plain callable pipeline over a passage store and a reader."""
+    """A plain callable pipeline: a retriever finds passages, a reader picks the span, citations prove it."""
 
     def __init__(
         self,
-        store: PassageStore,
+        retriever: HybridRetriever,
         reader: Reader,
-        threshold: float = 0.5,
-        top_k: int = 5,
-        rank_penalty: float = 0.0,
-        early_exit_score: float = 1.0,
-        read_context_chars: int = 0,
+        *,
+        threshold: float,
+        top_k: int,
+        rank_penalty: float,
+        early_exit_score: float,
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError("threshold must be in [0, 1]")
@@ -71,19 +70,15 @@ class QuestionAnswerer:
             raise ValueError("rank_penalty must not be negative")
         if not 0.0 <= early_exit_score <= 1.0:
             raise ValueError("early_exit_score must be in [0, 1] (1 reads every passage)")
-        if read_context_chars < 0:
-            raise ValueError("read_context_chars must not be negative")
-        self.store = store
+        self.retriever = retriever
         self.reader = reader
         self.threshold = threshold
         self.top_k = top_k
         self.rank_penalty = rank_penalty
         self.early_exit_score = early_exit_score
-        self.read_context_chars = read_context_chars
-        self._sentences: dict[tuple[int, str], tuple[str, list[Span]]] = {}
-        self._cache_lock = threading.Lock()
 
     def warm_up(self) -> None:
+        self.retriever.warm_up()
         self.reader.warm_up()
 
     def __call__(self, question: str, document_ids: Sequence[str] | None = None,
@@ -92,63 +87,38 @@ class QuestionAnswerer:
 
     def run(self, question: str, document_ids: Sequence[str] | None = None,
             top_k: int | None = None) -> Answer:
+        """Answer from the stored documents (only `document_ids` when given; UnknownDocumentError if one
+        is not stored), or say they do not answer: `answer` None with the closest passage cited."""
         question = question.strip()
         if not question:
             raise ValueError("question is empty")
-        for document_id in document_ids or []:
-            if not self.store.has(document_id):
-                raise UnknownDocumentError(document_id)
-        hits = self._current(self.store.search(question, k=top_k or self.top_k, document_ids=document_ids))
+        hits = self.retriever.run(question, top_k or self.top_k, document_ids)
         if not hits:
             return Answer(question, None, 0.0, [])
-        passages = self._passages(hits)
-        output = vote_by_answer(self._read(question, passages))
+        output = vote_by_answer(self._read(question, self._passages(hits)))
         if not output.spans:
-            return Answer(question, None, 0.0, [self._passage_citation(hits[0].document_id,
-                                                                       hits[0].start, hits[0].end)])
+            return Answer(question, None, 0.0, [_passage_citation(hits[0].chunk, hits[0].start, hits[0].end)])
         best = output.spans[0]
+        chunk = hits[best.passage_index].chunk
         if best.score < self.threshold:
-            citation = self._passage_citation(best.document_id, best.start, best.end)
-            return Answer(question, None, best.score, [citation])
-        citations = [self._cite(span) for span in output.spans[:1]]
-        return Answer(question, citations[0].text, best.score, citations)
+            return Answer(question, None, best.score, [_passage_citation(chunk, best.start, best.end)])
+        citation = _cite(chunk, best)
+        return Answer(question, citation.text, best.score, [citation])
 
     def with_threshold(self, threshold: float) -> QuestionAnswerer:
-        """The same pipeline (store, reader, settings) with another no-answer threshold."""
-        return QuestionAnswerer(self.store, self.reader, threshold, self.top_k, self.rank_penalty,
-                                self.early_exit_score, self.read_context_chars)
-
-    def _current(self, hits: Sequence[SearchHit]) -> list[SearchHit]:
-        """The hits whose document is still stored as it was searched.
-
-        A document deleted or replaced between the search and now must not be cited, and its old
-        offsets must not be read against new text.
-        """
-        current = []
-        for hit in hits:
-            try:
-                text, _ = self._document(hit.document_id)
-            except UnknownDocumentError:
-                continue
-            if text[hit.start : hit.end] == hit.text:
-                current.append(hit)
-        return current
+        """The same pipeline (retriever, reader, settings) with another no-answer threshold."""
+        return QuestionAnswerer(self.retriever, self.reader, threshold=threshold, top_k=self.top_k,
+                                rank_penalty=self.rank_penalty, early_exit_score=self.early_exit_score)
 
     def _passages(self, hits: Sequence[SearchHit]) -> list[Passage]:
-        """The retrieved chunks in rank order, each widened by whole sentences of its paragraph if set.
+        """What the reader reads for each hit, in rank order, with the rank penalty as a prior.
 
         Overlapping widened passages are each read in full: merging them into one long passage was
         measured worse (the same spans found from two passages agree, and merge_spans keeps one).
         """
-        passages = []
-        for rank, hit in enumerate(hits):
-            start, text = hit.start, hit.text
-            if self.read_context_chars:
-                document_text, sentences = self._document(hit.document_id)
-                start, end = widen(document_text, sentences, hit.start, hit.end, self.read_context_chars)
-                text = document_text[start:end]
-            passages.append(Passage(hit.document_id, start, text, -self.rank_penalty * math.log1p(rank)))
-        return passages
+        return [Passage(hit.document_id, hit.chunk.context_start, hit.chunk.context_text,
+                        -self.rank_penalty * math.log1p(rank))
+                for rank, hit in enumerate(hits)]
 
     def _read(self, question: str, passages: list[Passage]) -> ReaderOutput:
         """Read the best-ranked passage alone first; read the others only when it is not convincing."""
@@ -161,39 +131,33 @@ class QuestionAnswerer:
         shifted = [replace(span, passage_index=span.passage_index + 1) for span in rest.spans]
         return merge_spans([*first.spans, *shifted], top_k=CANDIDATE_SPANS)
 
-    def _cite(self, span: AnswerSpan) -> Citation:
-        text, sentences = self._document(span.document_id)
-        evidence = self._evidence(text, sentences, span.start, span.end)
-        citation = Citation(span.document_id, span.start, span.end, text[span.start : span.end], evidence)
-        verify(citation, text)
-        return citation
 
-    def _passage_citation(self, document_id: str, start: int, end: int) -> Citation:
-        text, sentences = self._document(document_id)
-        evidence = self._evidence(text, sentences, start, end)
-        citation = Citation(document_id, evidence.start, evidence.end, evidence.text, evidence)
-        verify(citation, text)
-        return citation
+def _cite(chunk: StoredChunk, span: AnswerSpan) -> Citation:
+    """The answer span with the sentences around it, quoted from the passage it was read in."""
+    evidence = _evidence(chunk, span.start, span.end)
+    citation = Citation(chunk.document_id, span.start, span.end, _quote(chunk, span.start, span.end), evidence)
+    verify(citation, chunk)
+    return citation
 
-    def _document(self, document_id: str) -> tuple[str, list[Span]]:
-        key = (self.store.version(), document_id)
-        with self._cache_lock:
-            cached = self._sentences.get(key)
-        if cached is None:
-            cached = (self.store.get(document_id).text, self.store.sentences(document_id))
-            with self._cache_lock:
-                if len(self._sentences) > 256:
-                    self._sentences.clear()
-                self._sentences[key] = cached
-        return cached
 
-    @staticmethod
-    def _evidence(text: str, sentences: list[Span], start: int, end: int) -> Evidence:
-        covering = [s for s in sentences if s.start < end and s.end > start]
-        if not covering:
-            return Evidence(start, end, text[start:end])
-        first, last = covering[0].start, covering[-1].end
-        return Evidence(first, last, text[first:last])
+def _passage_citation(chunk: StoredChunk, start: int, end: int) -> Citation:
+    """The sentences around [start, end), cited whole (the closest passage when nothing answers)."""
+    evidence = _evidence(chunk, start, end)
+    citation = Citation(chunk.document_id, evidence.start, evidence.end, evidence.text, evidence)
+    verify(citation, chunk)
+    return citation
+
+
+def _quote(chunk: StoredChunk, start: int, end: int) -> str:
+    return chunk.context_text[start - chunk.context_start : end - chunk.context_start]
+
+
+def _evidence(chunk: StoredChunk, start: int, end: int) -> Evidence:
+    covering = [s for s in chunk.sentences if s.start < end and s.end > start]
+    if not covering:
+        return Evidence(start, end, _quote(chunk, start, end))
+    first, last = covering[0].start, covering[-1].end
+    return Evidence(first, last, _quote(chunk, first, last))
 
 
 def vote_by_answer(output: ReaderOutput) -> ReaderOutput:
@@ -214,32 +178,10 @@ def vote_by_answer(output: ReaderOutput) -> ReaderOutput:
     return ReaderOutput([best[key] for key in ranked], output.no_answer_score)
 
 
-def widen(text: str, sentences: Sequence[Span], start: int, end: int, budget: int) -> tuple[int, int]:
-    """Grow [start, end) by whole sentences on each side, up to `budget` characters per side.
-
-    Retrieval works best on short chunks, the reader on more context: this gives it the sentences
-    around a chunk, but never across a blank line, where a new paragraph (and topic) begins.
-    """
-    before = [s for s in sentences if s.end <= start]
-    new_start = start
-    for sentence in reversed(before):
-        if start - sentence.start > budget or PARAGRAPH_BREAK.search(text, sentence.start, new_start):
-            break
-        new_start = sentence.start
-    new_end = end
-    for sentence in (s for s in sentences if s.start >= end):
-        if sentence.end - end > budget or PARAGRAPH_BREAK.search(text, new_end, sentence.end):
-            break
-        new_end = sentence.end
-    return new_start, new_end
-
-
-def verify(citation: Citation, document_text: str) -> None:
-    """Raise CitationMismatchError unless both quoted texts equal the document at their offsets."""
-    if document_text[citation.start : citation.end] != citation.text:
-        raise CitationMismatchError(f"citation text differs from {citation.document_id}"
-                                    f"[{citation.start}:{citation.end}]")
-    passage = citation.passage
-    if document_text[passage.start : passage.end] != passage.text:
-        raise CitationMismatchError(f"evidence text differs from {citation.document_id}"
-                                    f"[{passage.start}:{passage.end}]")
+def verify(citation: Citation, chunk: StoredChunk) -> None:
+    """Raise CitationMismatchError unless both quoted texts equal the stored text at their offsets."""
+    for start, end, text, what in ((citation.start, citation.end, citation.text, "citation"),
+                                   (citation.passage.start, citation.passage.end, citation.passage.text, "evidence")):
+        inside = chunk.context_start <= start <= end <= chunk.context_end
+        if not inside or _quote(chunk, start, end) != text:
+            raise CitationMismatchError(f"{what} text differs from {citation.document_id}[{start}:{end}]")

@@ -15,6 +15,9 @@ import torch
 
 SHIPPED_MODEL = Path(__file__).resolve().parent / "reader_model"
 CALIBRATION_FILE = "calibration.json"
+# Tokens per window and overlap between windows of a long passage; `citeqa train-reader` uses the same.
+DEFAULT_WINDOW = 256
+DEFAULT_STRIDE = 96
 
 
 @dataclass(frozen=True)
@@ -96,8 +99,8 @@ class Reader:
     def __init__(
         self,
         model_path: Path | None = None,
-        max_length: int = 256,
-        stride: int = 96,
+        max_length: int = DEFAULT_WINDOW,
+        stride: int = DEFAULT_STRIDE,
         max_answer_tokens: int = 30,
         batch_size: int = 16,
         dtype: str = "auto",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from api.answering import answer_question
 from api.convert import ask_response
-from api.dependencies import ReaderAccess, ServicesDep
+from api.dependencies import ReaderAccess, ServicesDep, WorkersDep
 from api.errors import V1_ERRORS, error_responses
 from api.schemas import AskRequest, AskResponse
 
@@ -14,7 +14,7 @@ router = APIRouter(prefix="/v1", tags=["ask"], dependencies=[ReaderAccess], resp
 
 
 @router.post("/ask", response_model=AskResponse, responses=error_responses(400, 404, 413, 415, 422))
-async def ask(body: AskRequest, request: Request, services: ServicesDep) -> AskResponse:
+async def ask(body: AskRequest, services: ServicesDep, workers: WorkersDep) -> AskResponse:
     """Answer a question from the stored documents with a cited span (offsets: code points, end exclusive)."""
-    answer = await answer_question(request, services, body.question, body.document_ids, body.top_k)
+    answer = await answer_question(services, workers, body.question, body.document_ids, body.top_k)
     return ask_response(answer)

@@ -87,8 +87,8 @@ async def add_document(request: Request, services: ServicesDep, replace: Annotat
     """Add a document (JSON text or a .txt/.md/.html upload), or replace one: a derived id that is
     already taken is a 409 unless `replace=true`, so two files whose names slugify alike never overwrite
     each other silently."""
-    document, named = await _document_from_request(request, services.settings.max_document_chars)
-    result = await run_in_threadpool(services.store.add, document, replace=named or replace)
+    document, named = await _document_from_request(request, services.settings.index.max_document_chars)
+    result = await run_in_threadpool(services.index.indexer.add, document, replace=named or replace)
     return DocumentCreated(id=result.document_id, title=document.title, chunks=result.chunk_count,
                            sentences=result.sentence_count, replaced=result.replaced)
 

@@ -16,12 +16,17 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "Models still loading: `{\"status\": \"loading\"}`.",
-                                          "content": {"application/json": {"example": {"status": "loading"}}}}})
+@router.get("/readyz", responses={503: {
+    "description": "Models still loading (`{\"status\": \"loading\"}`), or loading failed "
+                   "(`{\"status\": \"failed\", \"error\": \"...\"}`: the process must be restarted).",
+    "content": {"application/json": {"example": {"status": "loading"}}}}})
 async def readyz(request: Request) -> JSONResponse:
     """200 when models are loaded and the index is open, else 503."""
     services = getattr(request.app.state, "services", None)
-    if services is None or not services.ready:
+    if services is None:
+        error = getattr(request.app.state, "load_error", None)
+        if error is not None:
+            return JSONResponse({"status": "failed", "error": error}, status_code=503)
         return JSONResponse({"status": "loading"}, status_code=503)
     documents, chunks = services.store.counts()
     return JSONResponse({"status": "ready", "documents": documents, "chunks": chunks})

@@ -11,13 +11,13 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette.sse import EventSourceResponse
 
 from api.answering import answer_chat
 from api.convert import citation_out, reply_text
-from api.dependencies import ReaderAccess, ServicesDep
+from api.dependencies import ReaderAccess, ServicesDep, WorkersDep
 from api.errors import V1_ERRORS, ApiError, error_responses
 from api.routers.chat import pieces
 from api.schemas import ChatMessage, Text
@@ -71,10 +71,10 @@ def _words(text: str) -> int:
 
 
 @router.post("/chat/completions", responses=error_responses(400, 404, 413, 415, 422))
-async def chat_completions(body: CompletionRequest, request: Request, services: ServicesDep) -> object:
+async def chat_completions(body: CompletionRequest, services: ServicesDep, workers: WorkersDep) -> object:
     """Any OpenAI client can ask citeqa; the reply quotes its evidence and `citations` lists the spans."""
-    messages = _chat_messages(body.messages, services.settings.max_chat_messages)
-    answer = await answer_chat(request, services, messages, body.document_ids)
+    messages = _chat_messages(body.messages, services.settings.server.max_chat_messages)
+    answer = await answer_chat(services, workers, messages, body.document_ids)
     text = reply_text(answer)
     citations = [citation_out(c).model_dump() for c in answer.citations]
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"

@@ -11,7 +11,7 @@ import httpx
 
 from api.app import create_app
 from api.services import Services
-from index.settings import Settings
+from api.settings import Settings
 from qa.pipeline import Answer
 
 
@@ -30,8 +30,8 @@ class BlockedAnswerer:
 
 def blocked_app(tmp_path: Path, **settings: Any) -> tuple[Any, BlockedAnswerer]:
     answerer = BlockedAnswerer()
-    config = Settings(data_dir=tmp_path, **settings)
-    services = Services(config, None, None, answerer, ready=True)  # type: ignore[arg-type]
+    config = Settings.of(data_dir=tmp_path, **settings)
+    services = Services(config, None, None, answerer)  # type: ignore[arg-type]
     return create_app(config, services=services), answerer
 
 
@@ -49,7 +49,7 @@ def test_a_full_answering_queue_answers_503_with_retry_after(tmp_path: Path) -> 
                 for _ in range(3):  # one answering, two waiting: the queue is full
                     group.start_soon(ask)
                 await anyio.to_thread.run_sync(answerer.started.acquire)
-                while app.state.answer_queue.in_flight < 3:
+                while app.state.workers.queue.in_flight < 3:
                     await anyio.sleep(0.01)
                 for route, body in (("/v1/ask", {"question": "Who?"}),
                                     ("/v1/chat", {"messages": [{"role": "user", "content": "Who?"}]}),
@@ -61,7 +61,7 @@ def test_a_full_answering_queue_answers_503_with_retry_after(tmp_path: Path) -> 
                 assert (await client.get("/healthz")).status_code == 200  # probes are never queued
                 answerer.release.set()
             assert statuses == [200, 200, 200]
-            assert app.state.answer_queue.in_flight == 0
+            assert app.state.workers.queue.in_flight == 0
             assert (await client.post("/v1/ask", json={"question": "Who?"})).status_code == 200
 
     anyio.run(scenario)
@@ -94,8 +94,8 @@ class InstantAnswerer:
 
 
 def instant_app(tmp_path: Path, **settings: Any) -> Any:
-    config = Settings(data_dir=tmp_path, **settings)
-    return create_app(config, services=Services(config, None, None, InstantAnswerer(), ready=True))  # type: ignore[arg-type]
+    config = Settings.of(data_dir=tmp_path, **settings)
+    return create_app(config, services=Services(config, None, None, InstantAnswerer()))  # type: ignore[arg-type]
 
 
 def test_no_rate_limit_by_default(tmp_path: Path) -> None:

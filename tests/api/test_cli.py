@@ -114,7 +114,7 @@ def test_serve_caps_concurrency_and_shuts_down_gracefully(monkeypatch: pytest.Mo
     from typer.testing import CliRunner
 
     from api import cli
-    from index.settings import get_settings
+    from api.settings import get_settings
 
     passed: dict[str, object] = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: passed.update(options))

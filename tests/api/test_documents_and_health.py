@@ -85,28 +85,47 @@ def test_readyz_is_503_until_models_are_loaded(tmp_path) -> None:
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from index.settings import Settings
+    from api.settings import Settings
 
     # No lifespan here, so nothing loads: this checks the not-ready answers without models.
-    client = TestClient(create_app(Settings(data_dir=tmp_path)))
+    client = TestClient(create_app(Settings.of(data_dir=tmp_path)))
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").status_code == 503
     error = client.post("/v1/ask", json={"question": "who?"})
     assert error.status_code == 503 and error.json()["error"]["code"] == "not_ready"
 
 
-def test_a_stored_lone_surrogate_does_not_break_listing_or_reading(tmp_path, store) -> None:
+def test_a_failed_load_is_reported_not_loading_forever(tmp_path) -> None:
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.settings import Settings
+
+    settings = Settings.of(data_dir=tmp_path / "data", ingest_default_corpus=False, path=tmp_path / "no-reader")
+    with TestClient(create_app(settings)) as client:  # the lifespan starts the load, which fails
+        deadline = time.monotonic() + 60
+        while (ready := client.get("/readyz")).json()["status"] == "loading" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert ready.status_code == 503 and ready.json()["status"] == "failed"
+        assert "no reader model" in ready.json()["error"]
+        error = client.post("/v1/ask", json={"question": "who?"})
+        assert error.status_code == 503 and error.json()["error"]["code"] == "load_failed"
+
+
+def test_a_stored_lone_surrogate_does_not_break_listing_or_reading(tmp_path, index) -> None:
     from fastapi.testclient import TestClient
 
     from api.app import create_app
     from api.services import Services
+    from api.settings import Settings
     from index.documents import Document
-    from index.settings import Settings
 
     # A store written before input was checked: the metadata value went in as a JSON escape.
-    store.add(Document("old", "Old", "An old document about the Moon.", {"k": "a\ud83db", "fine": "yes"}))
-    settings = Settings(data_dir=tmp_path)
-    app = create_app(settings, services=Services(settings, store, None, None, ready=True))  # type: ignore[arg-type]
+    index.indexer.add(Document("old", "Old", "An old document about the Moon.", {"k": "a\ud83db", "fine": "yes"}))
+    settings = Settings.of(data_dir=tmp_path)
+    app = create_app(settings, services=Services(settings, index, None, None))  # type: ignore[arg-type]
     client = TestClient(app)
     listed = client.get("/v1/documents")
     assert listed.status_code == 200, listed.text

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.schemas import ErrorBody
-from index.settings import Settings
+from api.settings import Settings
 
 EXPECTED = {
     ("post", "/v1/ask"): {400, 401, 404, 413, 415, 422, 429, 500, 503},
@@ -23,7 +23,7 @@ EXPECTED = {
 
 
 def test_every_error_status_is_documented_with_the_error_body(tmp_path: Path) -> None:
-    client = TestClient(create_app(Settings(data_dir=tmp_path)))
+    client = TestClient(create_app(Settings.of(data_dir=tmp_path)))
     spec = client.get("/openapi.json").json()
     assert "HTTPValidationError" not in json.dumps(spec)  # FastAPI's {"detail"} body is never what we send
     error_ref = "#/components/schemas/ErrorBody"
@@ -39,7 +39,7 @@ def test_every_error_status_is_documented_with_the_error_body(tmp_path: Path) ->
 
 
 def test_an_error_answered_matches_the_documented_body(tmp_path: Path) -> None:
-    client = TestClient(create_app(Settings(data_dir=tmp_path)))
+    client = TestClient(create_app(Settings.of(data_dir=tmp_path)))
     for response in (client.post("/v1/ask", json={"question": "Who?"}),  # 503 not_ready: no models
                      client.post("/v1/ask", content=b"{", headers={"content-type": "application/json"}),
                      client.post("/v1/ask", content=b"x", headers={"content-type": "text/plain"})):

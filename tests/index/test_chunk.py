@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index.chunk import Chunker, chunk_sentences, split_sentences
+from index.chunk import MIN_CHUNK_TOKENS, Chunker, chunk_sentences, split_sentences
 
 PIECES = st.one_of(
     st.characters(codec="utf-8"),
@@ -35,7 +35,7 @@ def test_sentences_are_exact_slices_in_order(text: str) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(EXOTIC, st.integers(min_value=8, max_value=60))
+@given(EXOTIC, st.integers(min_value=MIN_CHUNK_TOKENS, max_value=60))
 def test_chunks_are_exact_and_cover_every_sentence(text: str, budget: int) -> None:
     _, chunks = Chunker(word_counter, budget).run(text)
     sentences = split_sentences(text)

@@ -10,15 +10,17 @@ import sys
 import time
 from pathlib import Path
 
+from api.services import open_index
+from api.settings import Settings
 from index.embed import Embedder
-from index.store import PassageStore
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def check_consistent(folder: Path, embedder: Embedder) -> set[str]:
-    store = PassageStore(folder, embedder).open()
+    index = open_index(Settings().with_changes(index={"data_dir": folder, "ingest_default_corpus": False}), embedder)
+    store = index.store
     connection = store._connection()
     for document in store.list_documents():
         chunks = connection.execute(
@@ -31,12 +33,12 @@ def check_consistent(folder: Path, embedder: Embedder) -> set[str]:
         number = document.id.split("-")[1]
         assert text.startswith(f"Document {number} sentence 0")
         assert text.endswith(f"topic {59 * int(number)}.")
-    derived = store._refresh_derived()
+    derived = store._current_indexes()
     total_chunks = store.counts()[1]
     assert len(derived.dense) == total_chunks == len(derived.lexical.ids)
     ids = {row[0] for row in connection.execute("SELECT id FROM chunks")}
-    for hit in store.search("sentence talks about topic", k=10):
-        assert hit.chunk_id in ids
+    for hit in index.retriever.run("sentence talks about topic", 10):
+        assert hit.chunk.chunk_id in ids
     names = {d.id for d in store.list_documents()}
     store.close()
     return names

@@ -1,129 +1,106 @@
-"""The passage store: hybrid search, replace/delete, manifests, bad input and concurrent readers."""
+"""The embedded store and the indexer: replace/delete, manifests, bad input, reopening and repair."""
 
 from __future__ import annotations
 
-import threading
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from api.services import Index, open_index
+from api.settings import Settings
+from index.base import DocumentExistsError, StoreMismatchError, UnknownDocumentError
 from index.documents import Document, DocumentError, make_document
-from index.embed import Embedder
-from index.store import DocumentExistsError, PassageStore, StoreMismatchError, UnknownDocumentError
 
 
-def test_search_finds_names_with_offsets_and_all_three_scores(store: PassageStore, article_text: str) -> None:
-    store.add(make_document(article_text, document_id="bakhmut"))
-    hits = store.search("Yevgeny Prigozhin Wagner troops fleeing", k=3)
-    assert hits and hits[0].document_id == "bakhmut"
-    assert any("Prigozhin" in hit.text for hit in hits)
-    for hit in hits:
-        assert article_text[hit.start : hit.end] == hit.text
-        assert hit.fused_score > 0
-    top = hits[0]
-    assert top.dense_score is not None and top.lexical_score is not None
-
-
-def test_search_modes_and_document_filter(store: PassageStore, article_text: str) -> None:
-    store.add(make_document(article_text, document_id="bakhmut"))
-    store.add(make_document("Paris is the capital of France. The Eiffel Tower is in Paris.", document_id="paris"))
-    only_paris = store.search("Prigozhin", k=5, document_ids=["paris"])
-    assert {hit.document_id for hit in only_paris} == {"paris"}
-    lexical = store.search("Eiffel", k=5, mode="lexical")
-    assert lexical[0].document_id == "paris" and lexical[0].dense_score is None
-    dense = store.search("a famous tower in France", k=1, mode="dense")
-    assert dense[0].document_id == "paris" and dense[0].lexical_score is None
-    assert store.search("anything", k=3, document_ids=["nope"]) == []
-
-
-def test_replace_and_delete_without_touching_other_documents(store: PassageStore) -> None:
-    store.add(make_document("The river Alpha flows north to the sea.", document_id="alpha"))
-    store.add(make_document("The mountain Beta is very tall and snowy.", document_id="beta"))
-    result = store.add(make_document("The river Alpha now flows south into the lake.", document_id="alpha"))
+def test_replace_and_delete_without_touching_other_documents(index: Index) -> None:
+    index.indexer.add(make_document("The river Alpha flows north to the sea.", document_id="alpha"))
+    index.indexer.add(make_document("The mountain Beta is very tall and snowy.", document_id="beta"))
+    result = index.indexer.add(make_document("The river Alpha now flows south into the lake.", document_id="alpha"))
     assert result.replaced
-    assert store.get("alpha").text.startswith("The river Alpha now")
-    texts = [hit.text for hit in store.search("river Alpha", k=5)]
+    assert index.store.get("alpha").text.startswith("The river Alpha now")
+    texts = [hit.text for hit in index.retriever.run("river Alpha", 5)]
     assert not any("north" in text for text in texts)
-    store.delete("alpha")
-    assert [d.id for d in store.list_documents()] == ["beta"]
-    assert all(hit.document_id == "beta" for hit in store.search("river Alpha", k=5))
+    index.store.delete("alpha")
+    assert [d.id for d in index.store.list_documents()] == ["beta"]
+    assert all(hit.document_id == "beta" for hit in index.retriever.run("river Alpha", 5))
     with pytest.raises(UnknownDocumentError):
-        store.delete("alpha")
+        index.store.delete("alpha")
 
 
-def test_an_add_that_may_not_replace_changes_nothing(store: PassageStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    store.add(make_document("The river Alpha flows north to the sea.", document_id="alpha"))
+def test_an_add_that_may_not_replace_changes_nothing(index: Index, monkeypatch: pytest.MonkeyPatch) -> None:
+    store, indexer = index.store, index.indexer
+    indexer.add(make_document("The river Alpha flows north to the sea.", document_id="alpha"))
     version = store.version()
     with pytest.raises(DocumentExistsError):
-        store.add(make_document("The river Alpha flows south.", document_id="alpha"), replace=False)
+        indexer.add(make_document("The river Alpha flows south.", document_id="alpha"), replace=False)
     assert store.get("alpha").text == "The river Alpha flows north to the sea."
     assert store.version() == version
     # The check inside the write holds even when the early one missed a concurrent add.
     monkeypatch.setattr(store, "has", lambda document_id: False)
     with pytest.raises(DocumentExistsError):
-        store.add(make_document("The river Alpha flows south.", document_id="alpha"), replace=False)
+        indexer.add(make_document("The river Alpha flows south.", document_id="alpha"), replace=False)
     assert store.get("alpha").text == "The river Alpha flows north to the sea."
     assert store.version() == version
     monkeypatch.undo()
-    assert not store.add(make_document("Beta is new.", document_id="beta"), replace=False).replaced
+    assert not indexer.add(make_document("Beta is new.", document_id="beta"), replace=False).replaced
 
 
-def test_reopen_keeps_everything(tmp_path: Path, embedder: Embedder) -> None:
-    first = PassageStore(tmp_path, embedder).open()
-    first.add(make_document("Copper conducts electricity well. Glass does not.", document_id="metals"))
-    first.close()
-    again = PassageStore(tmp_path, embedder).open()
-    assert again.counts() == (1, 1)
-    assert again.search("conducts electricity", k=1)[0].document_id == "metals"
+def test_reopen_keeps_everything(tmp_path: Path, make_index: Callable[..., Index]) -> None:
+    first = make_index(tmp_path)
+    first.indexer.add(make_document("Copper conducts electricity well. Glass does not.", document_id="metals"))
+    first.store.close()
+    again = make_index(tmp_path)
+    assert again.store.counts() == (1, 1)
+    assert again.retriever.run("conducts electricity", 1)[0].document_id == "metals"
     assert (tmp_path / "manifest.json").exists()
 
 
-def test_other_settings_fail_with_rebuild_hint(tmp_path: Path, embedder: Embedder) -> None:
-    PassageStore(tmp_path, embedder, chunk_tokens=160).open().close()
+def test_other_settings_fail_with_rebuild_hint_and_rebuild_repairs(
+        tmp_path: Path, make_index: Callable[..., Index], settings: Settings) -> None:
+    first = make_index(tmp_path)
+    first.indexer.add(make_document("Copper conducts electricity well. Glass does not.", document_id="metals"))
+    first.store.close()
     with pytest.raises(StoreMismatchError, match="`citeqa rebuild`"):  # the command the CLI really has
-        PassageStore(tmp_path, embedder, chunk_tokens=64).open()
+        make_index(tmp_path, index={"chunk_tokens": 64})
+    # The path `citeqa rebuild` takes: open without the manifest check, re-index every document.
+    changed = settings.with_changes(index={"data_dir": tmp_path, "chunk_tokens": 64, "ingest_default_corpus": False})
+    rebuilt = open_index(changed, first.indexer.embedder, rebuilding=True)
+    assert rebuilt.indexer.rebuild() == 1
+    rebuilt.store.close()
+    reopened = make_index(tmp_path, index={"chunk_tokens": 64})
+    assert reopened.retriever.run("conducts electricity", 1)[0].document_id == "metals"
 
 
-def test_oversized_document_leaves_store_unchanged(tmp_path: Path, embedder: Embedder) -> None:
-    store = PassageStore(tmp_path, embedder, max_document_chars=100).open()
-    store.add(make_document("Small and fine.", document_id="small"))
-    before = (store.counts(), store.version())
+def test_oversized_document_leaves_store_unchanged(make_index: Callable[..., Index]) -> None:
+    index = make_index(index={"max_document_chars": 100})
+    index.indexer.add(make_document("Small and fine.", document_id="small"))
+    before = (index.store.counts(), index.store.version())
     with pytest.raises(DocumentError, match="limit"):
-        store.add(Document("big", "Big", "x " * 200))
-    assert (store.counts(), store.version()) == before
+        index.indexer.add(Document("big", "Big", "x " * 200))
+    assert (index.store.counts(), index.store.version()) == before
 
 
-def test_lost_derived_indexes_are_rebuilt(tmp_path: Path, embedder: Embedder) -> None:
-    import shutil
-
-    store = PassageStore(tmp_path, embedder).open()
-    store.add(make_document("Saturn has rings made of ice.", document_id="saturn"))
-    store.close()
+def test_lost_derived_indexes_are_rebuilt(tmp_path: Path, make_index: Callable[..., Index]) -> None:
+    index = make_index(tmp_path)
+    index.indexer.add(make_document("Saturn has rings made of ice.", document_id="saturn"))
+    index.store.close()
     shutil.rmtree(tmp_path / "indexes")
-    reopened = PassageStore(tmp_path, embedder).open()
-    assert reopened.search("rings of ice", k=1)[0].document_id == "saturn"
+    reopened = make_index(tmp_path)
+    assert reopened.retriever.run("rings of ice", 1)[0].document_id == "saturn"
 
 
-def test_readers_keep_working_while_a_writer_writes(store: PassageStore, article_text: str) -> None:
-    store.add(make_document(article_text, document_id="bakhmut"))
-    failures: list[BaseException] = []
-    results: list[int] = []
-    stop = threading.Event()
-
-    def read() -> None:
-        while not stop.is_set():
-            try:
-                results.append(len(store.search("Bakhmut", k=3)))
-            except BaseException as error:  # noqa: BLE001 - collected and asserted below
-                failures.append(error)
-
-    readers = [threading.Thread(target=read) for _ in range(2)]
-    for thread in readers:
-        thread.start()
-    for number in range(3):
-        store.add(make_document(article_text + f"\n\nAddendum {number}.", document_id=f"copy-{number}"))
-    stop.set()
-    for thread in readers:
-        thread.join()
-    assert not failures
-    assert results and min(results) == 3
+def test_stored_chunks_carry_their_sentences_and_context(make_index: Callable[..., Index], article_text: str) -> None:
+    plain = make_index()
+    plain.indexer.add(make_document(article_text, document_id="bakhmut"))
+    widened = make_index(plain.store.data_dir, retrieval={"read_context_chars": 300})
+    for hit in widened.retriever.run("who said the troops were fleeing?", 3):
+        chunk = hit.chunk
+        assert chunk.context_start <= chunk.start < chunk.end <= chunk.context_end
+        assert article_text[chunk.context_start : chunk.context_end] == chunk.context_text
+        assert chunk.sentences and chunk.sentences[0].start == chunk.context_start
+        assert chunk.sentences[-1].end == chunk.context_end
+    for hit in plain.retriever.run("who said the troops were fleeing?", 3):
+        assert (hit.chunk.context_start, hit.chunk.context_text) == (hit.start, hit.text)
+        assert all(hit.start <= s.start < s.end <= hit.end for s in hit.chunk.sentences)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from index.store import PassageStore
+from api.services import Index
 from qa.end_to_end import (
     PipelineRow,
     answer_all,
@@ -48,10 +48,11 @@ def test_scores_withhold_answers_under_the_threshold() -> None:
     assert best_pipeline_threshold([rows]) == pytest.approx(0.25)  # midway between 0.2 and 0.3
 
 
-def test_a_real_run_answers_from_the_article(store: PassageStore, reader: Reader) -> None:
+def test_a_real_run_answers_from_the_article(index: Index, reader: Reader) -> None:
     documents, questions = load_articles(TINY)
-    ingest_articles(store, documents)
-    answerer = QuestionAnswerer(store, reader, threshold=0.5)
+    ingest_articles(index.indexer, documents)
+    answerer = QuestionAnswerer(index.retriever, reader, threshold=0.5, top_k=5, rank_penalty=0.0,
+                                early_exit_score=1.0)
     rows = answer_all(answerer, questions)
     answers = {row.question.id: row.answer for row in rows}
     assert answers["k1"] == "1821"

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
-from index.chunk import Span
+from api.services import Index
+from api.settings import Settings
+from index.base import StoredChunk, UnknownDocumentError
+from index.chunk import Span, widen
 from index.documents import make_document
-from index.store import PassageStore, UnknownDocumentError
 from qa.pipeline import (
     Citation,
     CitationMismatchError,
@@ -14,15 +19,22 @@ from qa.pipeline import (
     QuestionAnswerer,
     verify,
     vote_by_answer,
-    widen,
 )
 from qa.reader import AnswerSpan, Reader, ReaderOutput
 
 
+def pipeline(index: Index, reader: Reader, **changes: Any) -> QuestionAnswerer:
+    """The pipeline with the shipped settings, but for `changes`."""
+    shipped = Settings().pipeline
+    arguments: dict[str, Any] = {"threshold": shipped.no_answer_threshold, "top_k": shipped.top_k,
+                                 "rank_penalty": shipped.rank_penalty, "early_exit_score": shipped.early_exit_score}
+    return QuestionAnswerer(index.retriever, reader, **{**arguments, **changes})
+
+
 @pytest.fixture
-def answerer(store: PassageStore, reader: Reader, article_text: str) -> QuestionAnswerer:
-    store.add(make_document(article_text, document_id="bakhmut"))
-    return QuestionAnswerer(store, reader)
+def answerer(index: Index, reader: Reader, article_text: str) -> QuestionAnswerer:
+    index.indexer.add(make_document(article_text, document_id="bakhmut"))
+    return pipeline(index, reader)
 
 
 def test_example_question_is_answered_with_a_verified_citation(answerer: QuestionAnswerer, article_text: str) -> None:
@@ -43,8 +55,8 @@ def test_unanswerable_question_abstains_and_offers_the_closest_passage(answerer:
         assert article_text[citation.start : citation.end] == citation.text
 
 
-def test_document_filter(answerer: QuestionAnswerer) -> None:
-    answerer.store.add(make_document("The capital of Peru is Lima.", document_id="peru"))
+def test_document_filter(answerer: QuestionAnswerer, index: Index) -> None:
+    index.indexer.add(make_document("The capital of Peru is Lima.", document_id="peru"))
     answer = answerer("What is the capital of Peru?", document_ids=["peru"])
     assert answer.answer == "Lima"
     assert all(c.document_id == "peru" for c in answer.citations)
@@ -54,52 +66,52 @@ def test_document_filter(answerer: QuestionAnswerer) -> None:
 
 def test_a_wrong_citation_raises() -> None:
     text = "Alpha beta gamma."
+    chunk = StoredChunk(1, "d", 0, 17, text, 0, text, (Span(0, 17),))
     good = Citation("d", 6, 10, "beta", Evidence(0, 17, text))
-    verify(good, text)
+    verify(good, chunk)
     with pytest.raises(CitationMismatchError):
-        verify(Citation("d", 6, 10, "gamm", Evidence(0, 17, text)), text)
+        verify(Citation("d", 6, 10, "gamm", Evidence(0, 17, text)), chunk)
     with pytest.raises(CitationMismatchError):
-        verify(Citation("d", 6, 10, "beta", Evidence(0, 5, "Alpha!")), text)
+        verify(Citation("d", 6, 10, "beta", Evidence(0, 5, "Alpha!")), chunk)
+    with pytest.raises(CitationMismatchError):  # outside what was read: never quoted
+        verify(Citation("d", 16, 18, "a.", Evidence(0, 17, text)), chunk)
 
 
 def _inside_top_hit(answerer: QuestionAnswerer, question: str, start: int, end: int) -> bool:
-    top = answerer.store.search(question, k=1)[0]
+    top = answerer.retriever.run(question, 1)[0]
     return top.start <= start and end <= top.end
 
 
-def test_early_exit_answers_from_the_top_passage_alone(store: PassageStore, reader: Reader) -> None:
-    store.add(make_document("Who is the lighthouse keeper of the island? Visitors often ask who the lighthouse "
-                            "keeper of the island is.", document_id="echo"))
-    store.add(make_document("Ambrose Quill keeps the island light.", document_id="answer"))
+def test_early_exit_answers_from_the_top_passage_alone(index: Index, reader: Reader) -> None:
+    index.indexer.add(make_document("Who is the lighthouse keeper of the island? Visitors often ask who the "
+                                    "lighthouse keeper of the island is.", document_id="echo"))
+    index.indexer.add(make_document("Ambrose Quill keeps the island light.", document_id="answer"))
     question = "Who is the lighthouse keeper of the island?"
-    assert store.search(question, k=1)[0].document_id == "echo"
-    hasty = QuestionAnswerer(store, reader, threshold=0.0, early_exit_score=0.0)
-    thorough = QuestionAnswerer(store, reader, threshold=0.0, early_exit_score=1.0)
+    assert index.retriever.run(question, 1)[0].document_id == "echo"
+    hasty = pipeline(index, reader, threshold=0.0, early_exit_score=0.0)
+    thorough = pipeline(index, reader, threshold=0.0, early_exit_score=1.0)
     assert hasty(question).citations[0].document_id == "echo"
     assert thorough(question).answer == "Ambrose Quill"
 
 
-def test_a_heavy_rank_penalty_keeps_the_answer_in_the_top_passage(store: PassageStore, reader: Reader,
+def test_a_heavy_rank_penalty_keeps_the_answer_in_the_top_passage(index: Index, reader: Reader,
                                                                    article_text: str) -> None:
-    store.add(make_document(article_text, document_id="bakhmut"))
+    index.indexer.add(make_document(article_text, document_id="bakhmut"))
     for question in ("Who is the head of the Wagner group?", "Where did Ukrainian forces advance?"):
-        penalised = QuestionAnswerer(store, reader, threshold=0.0, rank_penalty=100.0)
+        penalised = pipeline(index, reader, threshold=0.0, rank_penalty=100.0)
         citation = penalised(question).citations[0]
         assert _inside_top_hit(penalised, question, citation.start, citation.end)
 
 
-def test_early_exit_and_rank_penalty_are_validated(store: PassageStore, reader: Reader) -> None:
+def test_early_exit_and_rank_penalty_are_validated(index: Index, reader: Reader) -> None:
     with pytest.raises(ValueError, match="rank_penalty"):
-        QuestionAnswerer(store, reader, rank_penalty=-1.0)
+        pipeline(index, reader, rank_penalty=-1.0)
     with pytest.raises(ValueError, match="early_exit_score"):
-        QuestionAnswerer(store, reader, early_exit_score=1.5)
-    with pytest.raises(ValueError, match="read_context_chars"):
-        QuestionAnswerer(store, reader, read_context_chars=-1)
-    answerer = QuestionAnswerer(store, reader, 0.5, 4, rank_penalty=0.5, early_exit_score=0.8,
-                                read_context_chars=120)
+        pipeline(index, reader, early_exit_score=1.5)
+    answerer = QuestionAnswerer(index.retriever, reader, threshold=0.5, top_k=4, rank_penalty=0.5,
+                                early_exit_score=0.8)
     copy = answerer.with_threshold(0.1)
-    assert (copy.threshold, copy.top_k, copy.rank_penalty, copy.early_exit_score, copy.read_context_chars) == (
-        0.1, 4, 0.5, 0.8, 120)
+    assert (copy.threshold, copy.top_k, copy.rank_penalty, copy.early_exit_score) == (0.1, 4, 0.5, 0.8)
 
 
 # vote_by_answer() is arithmetic over spans the reader returned, so hand-made spans pin its rule exactly.
@@ -153,20 +165,11 @@ def test_widen_stops_at_any_blank_line_the_chunker_splits_paragraphs_at() -> Non
     assert text[start:end] == "One a. Two bb. Three ccc. Four."
 
 
-def test_the_reader_sees_the_widened_passage_but_citations_stay_exact(store: PassageStore, reader: Reader,
-                                                                      article_text: str) -> None:
-    store.add(make_document(article_text, document_id="bakhmut"))
-    answerer = QuestionAnswerer(store, reader, threshold=0.0, read_context_chars=300)
-    answer = answerer("Who is the head of the Wagner group?")
+def test_the_reader_sees_the_widened_passage_but_citations_stay_exact(
+        make_index: Callable[..., Index], reader: Reader, article_text: str) -> None:
+    index = make_index(retrieval={"read_context_chars": 300})
+    index.indexer.add(make_document(article_text, document_id="bakhmut"))
+    answer = pipeline(index, reader, threshold=0.0)("Who is the head of the Wagner group?")
     citation = answer.citations[0]
     assert answer.answer == citation.text == article_text[citation.start : citation.end]
-
-
-def test_hits_of_a_document_deleted_or_replaced_after_the_search_are_not_read(
-        answerer: QuestionAnswerer, store: PassageStore, article_text: str) -> None:
-    hits = store.search("who said the troops were fleeing?", k=3)
-    assert answerer._current(hits) == hits
-    store.add(make_document("Nothing about troops here.\n\n" + article_text, document_id="bakhmut"))
-    assert answerer._current(hits) == []  # the same id, new text: old offsets would cite the wrong span
-    store.delete("bakhmut")
-    assert answerer._current(hits) == []
+    assert article_text[citation.passage.start : citation.passage.end] == citation.passage.text

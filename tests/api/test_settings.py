@@ -1,0 +1,70 @@
+"""api/settings.py: one nested configuration read from flat CITEQA_* variables, with its validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from api.settings import IndexSettings, ServerSettings, Settings
+from index.chunk import MIN_CHUNK_TOKENS
+from index.retrieval import RRF_K
+from qa.reader import DEFAULT_STRIDE, DEFAULT_WINDOW, Reader
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_a_blank_data_dir_is_refused_not_taken_as_the_current_folder(
+        blank: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CITEQA_DATA_DIR", blank)
+    with pytest.raises(ValidationError, match="CITEQA_DATA_DIR is set but blank"):
+        Settings()
+    with pytest.raises(ValidationError, match="CITEQA_DATA_DIR is set but blank"):
+        IndexSettings(data_dir=blank)
+
+
+def test_a_given_data_dir_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CITEQA_DATA_DIR", str(tmp_path))
+    assert Settings().index.data_dir == tmp_path
+
+
+def test_chat_limits_are_settings_with_the_old_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    server = Settings().server
+    assert (server.max_chat_messages, server.max_chat_chars, server.max_message_chars) == (200, 200_000, 20_000)
+    monkeypatch.setenv("CITEQA_MAX_CHAT_MESSAGES", "12")
+    assert Settings().server.max_chat_messages == 12
+    for name in ("max_chat_messages", "max_chat_chars", "max_message_chars"):
+        with pytest.raises(ValidationError, match=name):
+            ServerSettings(**{name: 0})
+
+
+def test_variable_names_stay_flat_across_groups(monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable, value in (("CITEQA_TOP_K", "3"), ("CITEQA_READER_PATH", "/models/r"),
+                            ("CITEQA_INFERENCE_DTYPE", "fp32"), ("CITEQA_RRF_K", "20"),
+                            ("CITEQA_READER_STRIDE", "64"), ("CITEQA_API_TOKEN", "t")):
+        monkeypatch.setenv(variable, value)
+    settings = Settings()
+    assert settings.pipeline.top_k == 3
+    assert settings.reader.path == Path("/models/r") and settings.reader.dtype == "fp32"
+    assert settings.reader.stride == 64
+    assert settings.retrieval.rrf_k == 20
+    assert settings.server.api_token == "t"
+
+
+def test_components_and_settings_share_their_defaults() -> None:
+    settings = Settings()
+    assert (settings.reader.max_length, settings.reader.stride) == (DEFAULT_WINDOW, DEFAULT_STRIDE)
+    reader = Reader()
+    assert (reader.max_length, reader.stride) == (DEFAULT_WINDOW, DEFAULT_STRIDE)
+    assert settings.retrieval.rrf_k == RRF_K
+    with pytest.raises(ValidationError):
+        IndexSettings(chunk_tokens=MIN_CHUNK_TOKENS - 1)
+
+
+def test_with_changes_validates_and_leaves_the_original(tmp_path: Path) -> None:
+    settings = Settings()
+    changed = settings.with_changes(index={"data_dir": tmp_path}, pipeline={"top_k": 2})
+    assert changed.index.data_dir == tmp_path and changed.pipeline.top_k == 2
+    assert settings.pipeline.top_k == Settings().pipeline.top_k
+    with pytest.raises(ValidationError):
+        settings.with_changes(pipeline={"top_k": 0})
