@@ -104,6 +104,7 @@ def test_lost_derived_indexes_are_rebuilt(tmp_path: Path, embedder: Embedder) ->
     assert reopened.search("rings of ice", k=1)[0].document_id == "saturn"
 
 
+@pytest.mark.slow  # the article ingested four times under concurrent reads
 def test_readers_keep_working_while_a_writer_writes(store: PassageStore, article_text: str) -> None:
     store.add(make_document(article_text, document_id="bakhmut"))
     failures: list[BaseException] = []
