@@ -1,4 +1,10 @@
-"""Real citeqa servers on loopback, started once per session with their own data folders."""
+"""The API under test, two ways, each built once per session with its own data folder.
+
+In-process (most tests): `create_app` over real services (the session's embedder and reader, a real store)
+behind a `TestClient`, through fixtures `in_process`, `locked_in_process` and `client`.
+A real `citeqa serve` on loopback (`server`): only for what needs a socket, such as streaming, the
+browser page, and uvicorn's own handling of bodies and connections.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +14,92 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from anyio.from_thread import BlockingPortal
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.services import Services, build_answerer, default_article_path
+from index.documents import load_file
+from index.embed import Embedder
+from index.settings import Settings
+from index.store import PassageStore
+from qa.reader import Reader
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "admin-secret-for-tests"
 API_TOKEN = "api-secret-for-tests"
+
+
+@dataclass
+class InProcess:
+    """An app over real services, answering in-process on one event loop for the whole session."""
+
+    app: FastAPI
+    portal: BlockingPortal
+
+    def client(self, token: str | None = ADMIN_TOKEN) -> TestClient:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        client = TestClient(self.app, headers=headers)
+        # Every client runs the app on the session's event loop, so what the app makes on first use (its
+        # answer limiter) stays on one loop; not entered, so the lifespan is not run again.
+        client.portal = self.portal
+        return client
+
+
+def real_services(settings: Settings, embedder: Embedder, reader: Reader) -> Services:
+    """What `build_services` makes on first start (a store holding the default article, the pipeline),
+    over the session's embedder and reader instead of loading them again."""
+    store = PassageStore(settings.data_dir, embedder, chunk_tokens=settings.chunk_tokens,
+                         exact_search_max_chunks=settings.exact_search_max_chunks,
+                         max_document_chars=settings.max_document_chars).open()
+    store.add(load_file(default_article_path()))
+    answerer = build_answerer(settings, store, reader)
+    answerer.warm_up()
+    return Services(settings, store, reader, answerer, ready=True)
+
+
+@contextmanager
+def serve_in_process(settings: Settings, embedder: Embedder, reader: Reader) -> Iterator[InProcess]:
+    services = real_services(settings, embedder, reader)
+    app = create_app(settings, services=services)
+    try:
+        with TestClient(app) as owner:  # runs the lifespan and holds the event loop until the session ends
+            assert owner.portal is not None
+            yield InProcess(app, owner.portal)
+    finally:
+        services.store.close()
+
+
+@pytest.fixture(scope="session")
+def in_process(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, reader: Reader) -> Iterator[InProcess]:
+    """The app with an admin token (writes enabled) and no API token, as `server` runs."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("in-process") / "data", admin_token=ADMIN_TOKEN,
+                        api_token=None)
+    with serve_in_process(settings, embedder, reader) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def locked_in_process(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder,
+                      reader: Reader) -> Iterator[InProcess]:
+    """The app that requires the API token and has no admin token (writes disabled)."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("locked-in-process") / "data", admin_token=None,
+                        api_token=API_TOKEN)
+    with serve_in_process(settings, embedder, reader) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def client(in_process: InProcess) -> TestClient:
+    """The admin's client of the in-process app."""
+    return in_process.client()
 
 
 @dataclass
@@ -72,16 +155,8 @@ def stop(server: Server) -> None:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real `citeqa serve` with an admin token, for the tests that need a socket (mark them slow)."""
     folder = tmp_path_factory.mktemp("server")
     running = start_server(folder / "data", folder / "server.log", CITEQA_ADMIN_TOKEN=ADMIN_TOKEN)
-    yield running
-    stop(running)
-
-
-@pytest.fixture(scope="session")
-def locked_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server that requires CITEQA_API_TOKEN and has no admin token (writes disabled)."""
-    folder = tmp_path_factory.mktemp("locked")
-    running = start_server(folder / "data", folder / "server.log", CITEQA_API_TOKEN=API_TOKEN)
     yield running
     stop(running)

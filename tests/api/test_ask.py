@@ -1,4 +1,4 @@
-"""POST /v1/ask over real HTTP with the real models, on the default article."""
+"""POST /v1/ask with the real models, on the default article (in-process)."""
 
 from __future__ import annotations
 
@@ -14,38 +14,31 @@ SEED = [json.loads(line) for line in SEED_FILE.read_text().splitlines()]
 DEFAULT_ID = "ukraine-retakes-bakhmut-2023-05-13"
 
 
-def document_text(server, document_id: str) -> str:
-    with server.client() as client:
-        return client.get(f"/v1/documents/{document_id}").json()["text"]
-
-
-def assert_citations_exact(server, body: dict) -> None:
+def assert_citations_exact(client, body: dict) -> None:
     for citation in body["citations"]:
-        text = document_text(server, citation["document_id"])
+        text = client.get(f"/v1/documents/{citation['document_id']}").json()["text"]
         assert text[citation["start"] : citation["end"]] == citation["text"]
         passage = citation["passage"]
         assert text[passage["start"] : passage["end"]] == passage["text"]
         assert passage["start"] <= citation["start"] and citation["end"] <= passage["end"]
 
 
-def test_the_example_question_cites_prigozhin(server) -> None:
-    with server.client() as client:
-        body = client.post("/v1/ask", json={"question": "who said the troops were fleeing?"}).json()
+def test_the_example_question_cites_prigozhin(client) -> None:
+    body = client.post("/v1/ask", json={"question": "who said the troops were fleeing?"}).json()
     assert "Prigozhin" in body["answer"]
     assert body["answer"] == body["citations"][0]["text"]
     assert body["citations"][0]["document_id"] == DEFAULT_ID
     assert 0.0 <= body["score"] <= 1.0
     assert "fleeing" in body["citations"][0]["passage"]["text"]
-    assert_citations_exact(server, body)
+    assert_citations_exact(client, body)
 
 
 @pytest.mark.parametrize("case", SEED, ids=[c["id"] for c in SEED])
-def test_seed_questions(server, case: dict) -> None:
-    with server.client() as client:
-        response = client.post("/v1/ask", json={"question": case["question"], "document_ids": [DEFAULT_ID]})
+def test_seed_questions(client, case: dict) -> None:
+    response = client.post("/v1/ask", json={"question": case["question"], "document_ids": [DEFAULT_ID]})
     assert response.status_code == 200
     body = response.json()
-    assert_citations_exact(server, body)
+    assert_citations_exact(client, body)
     if not case["answers"]:
         assert body["answer"] is None
     else:
@@ -53,8 +46,7 @@ def test_seed_questions(server, case: dict) -> None:
         assert best_over(f1, body["answer"], case["answers"]) >= 0.5, body["answer"]
 
 
-def test_top_k_and_document_filter(server) -> None:
-    with server.client() as client:
-        body = client.post("/v1/ask", json={"question": "Who is Yevgeny Prigozhin?", "top_k": 1,
-                                            "document_ids": [DEFAULT_ID]}).json()
+def test_top_k_and_document_filter(client) -> None:
+    body = client.post("/v1/ask", json={"question": "Who is Yevgeny Prigozhin?", "top_k": 1,
+                                        "document_ids": [DEFAULT_ID]}).json()
     assert body["citations"] and all(c["document_id"] == DEFAULT_ID for c in body["citations"])

@@ -1,4 +1,7 @@
-"""Chat follow-ups and streaming, on /v1/chat and the OpenAI-compatible endpoint (official client)."""
+"""Chat follow-ups and streaming, on /v1/chat and the OpenAI-compatible endpoint (official client).
+
+Streaming is tested on a real server, with the official client over real HTTP; the rest in-process.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import json
 
 import httpx
 import openai
+import pytest
 
 ADMIN_TOKEN = "admin-secret-for-tests"
 
@@ -25,31 +29,30 @@ def sse_events(response: httpx.Response) -> list[tuple[str, str]]:
     return events
 
 
-def test_follow_up_uses_the_previous_answer(server) -> None:
-    with server.client() as client:
-        first = client.post("/v1/chat", json={"messages": [
-            {"role": "user", "content": "Who is the head of the Wagner group?"}]}).json()
-        assert "Prigozhin" in first["answer"]
-        second = client.post("/v1/chat", json={"messages": [
-            {"role": "user", "content": "Who is the head of the Wagner group?"},
-            first["message"],
-            {"role": "user", "content": "What did he say the Ministry of Defence was discussing?"},
-        ]}).json()
+def test_follow_up_uses_the_previous_answer(client) -> None:
+    first = client.post("/v1/chat", json={"messages": [
+        {"role": "user", "content": "Who is the head of the Wagner group?"}]}).json()
+    assert "Prigozhin" in first["answer"]
+    second = client.post("/v1/chat", json={"messages": [
+        {"role": "user", "content": "Who is the head of the Wagner group?"},
+        first["message"],
+        {"role": "user", "content": "What did he say the Ministry of Defence was discussing?"},
+    ]}).json()
     assert "Prigozhin" in second["question"]
     assert second["answer"] is not None
     assert "Prigozhin" in second["citations"][0]["passage"]["text"]
     assert second["message"]["content"].startswith(second["answer"])
 
 
-def test_self_contained_question_is_left_alone(server) -> None:
-    with server.client() as client:
-        body = client.post("/v1/chat", json={"messages": [
-            {"role": "user", "content": "Who is the head of the Wagner group?"},
-            {"role": "assistant", "content": "Yevgeny Prigozhin"},
-            {"role": "user", "content": "Who is the Deputy Defence Minister?"}]}).json()
+def test_self_contained_question_is_left_alone(client) -> None:
+    body = client.post("/v1/chat", json={"messages": [
+        {"role": "user", "content": "Who is the head of the Wagner group?"},
+        {"role": "assistant", "content": "Yevgeny Prigozhin"},
+        {"role": "user", "content": "Who is the Deputy Defence Minister?"}]}).json()
     assert body["question"] == "Who is the Deputy Defence Minister?"
 
 
+@pytest.mark.slow
 def test_chat_streams_deltas_then_the_answer(server) -> None:
     request = {"messages": [{"role": "user", "content": "who said the troops were fleeing?"}], "stream": True}
     with server.client() as client, client.stream("POST", "/v1/chat", json=request) as response:
@@ -63,6 +66,7 @@ def test_chat_streams_deltas_then_the_answer(server) -> None:
     assert final["citations"][0]["text"] == final["answer"]
 
 
+@pytest.mark.slow
 def test_openai_client_plain_and_streamed(server) -> None:
     client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=ADMIN_TOKEN)
     completion = client.chat.completions.create(
@@ -85,18 +89,19 @@ def test_openai_client_plain_and_streamed(server) -> None:
     assert final is not None and final.model_extra["citations"][0]["text"] in "".join(pieces)
 
 
-def test_openai_follow_up(server) -> None:
-    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=ADMIN_TOKEN)
-    first = client.chat.completions.create(model="citeqa", messages=[
+def test_openai_follow_up(in_process) -> None:
+    http_client = in_process.client(token=None)  # its own: the OpenAI client sends the key and may close it
+    openai_client = openai.OpenAI(base_url="http://testserver/v1", api_key=ADMIN_TOKEN, http_client=http_client)
+    first = openai_client.chat.completions.create(model="citeqa", messages=[
         {"role": "user", "content": "Who is the head of the Wagner group?"}])
-    second = client.chat.completions.create(model="citeqa", messages=[
+    second = openai_client.chat.completions.create(model="citeqa", messages=[
         {"role": "user", "content": "Who is the head of the Wagner group?"},
         {"role": "assistant", "content": first.choices[0].message.content},
         {"role": "user", "content": "What did he say the Ministry of Defence was discussing?"}])
     assert "Prigozhin" in second.model_extra["question"]
 
 
-def test_a_hostile_chat_neither_blocks_the_server_nor_takes_long(server) -> None:
+def test_a_hostile_chat_neither_blocks_the_server_nor_takes_long(in_process) -> None:
     import threading
     import time
 
@@ -109,8 +114,7 @@ def test_a_hostile_chat_neither_blocks_the_server_nor_takes_long(server) -> None
 
     def chat() -> None:
         started = time.perf_counter()
-        response = httpx.post(f"{server.url}/v1/chat", json={"messages": messages}, timeout=300,
-                              headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        response = in_process.client().post("/v1/chat", json={"messages": messages})
         assert response.status_code == 200, response.text
         timings["chat"] = time.perf_counter() - started
 
@@ -118,26 +122,25 @@ def test_a_hostile_chat_neither_blocks_the_server_nor_takes_long(server) -> None
     worker.start()
     time.sleep(0.3)
     started = time.perf_counter()
-    assert httpx.get(f"{server.url}/healthz", timeout=300).status_code == 200
+    assert in_process.client(token=None).get("/healthz").status_code == 200  # on the app's one event loop
     health = time.perf_counter() - started
     worker.join()
     assert health < 2.0 and timings["chat"] < 20.0
 
 
-def test_the_question_as_sent_is_held_to_the_limit_not_its_rewrite(server) -> None:
+def test_the_question_as_sent_is_held_to_the_limit_not_its_rewrite(client) -> None:
     follow_up = "What did he say about the Ministry of Defence?"
     follow_up += " " + "x" * (1000 - len(follow_up) - 1)
     assert len(follow_up) == 1000
-    with server.client() as client:
-        response = client.post("/v1/chat", json={"messages": [
-            {"role": "user", "content": "Who is the head of the Wagner group?"},
-            {"role": "assistant", "content": "Yevgeny Prigozhin"},
-            {"role": "user", "content": follow_up}]})
+    response = client.post("/v1/chat", json={"messages": [
+        {"role": "user", "content": "Who is the head of the Wagner group?"},
+        {"role": "assistant", "content": "Yevgeny Prigozhin"},
+        {"role": "user", "content": follow_up}]})
     assert response.status_code == 200, response.text
     assert "Prigozhin" in response.json()["question"]
 
 
-def test_whole_chat_limits_are_checked_before_any_work(server) -> None:
+def test_whole_chat_limits_are_checked_before_any_work(client) -> None:
     user = {"role": "user", "content": "Who is Yevgeny Prigozhin?"}
     reply = {"role": "assistant", "content": "Yevgeny Prigozhin"}
     cases = [
@@ -146,10 +149,9 @@ def test_whole_chat_limits_are_checked_before_any_work(server) -> None:
         ([user, {"role": "assistant", "content": "x" * 20_001}, user], "content"),  # one reply
         ([user, {"role": "assistant", "content": "x" * 19_000}] * 11 + [user], "chat_too_long"),  # in all
     ]
-    with server.client() as client:
-        for messages, named in cases:
-            for route, extra in (("/v1/chat", {}), ("/v1/chat/completions", {"model": "citeqa"})):
-                response = client.post(route, json={"messages": messages, **extra})
-                assert response.status_code == 422, (route, named, response.text)
-                error = response.json()["error"]
-                assert named in error["code"] + error["message"], (route, error)
+    for messages, named in cases:
+        for route, extra in (("/v1/chat", {}), ("/v1/chat/completions", {"model": "citeqa"})):
+            response = client.post(route, json={"messages": messages, **extra})
+            assert response.status_code == 422, (route, named, response.text)
+            error = response.json()["error"]
+            assert named in error["code"] + error["message"], (route, error)

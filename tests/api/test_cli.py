@@ -1,4 +1,4 @@
-"""The citeqa command line, run as a user would in a fresh data folder."""
+"""The citeqa command line, run as a user would in a fresh data folder (subprocesses: slow)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ def run(tmp_path: Path):  # type: ignore[no-untyped-def]
     return invoke
 
 
+@pytest.mark.slow
 def test_ingest_list_search_ask_delete(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     notes = tmp_path / "docs"
     notes.mkdir()
@@ -41,6 +42,7 @@ def test_ingest_list_search_ask_delete(run, tmp_path: Path) -> None:  # type: ig
     assert "volcano" not in run("documents").stdout
 
 
+@pytest.mark.slow
 def test_errors_are_one_clear_line(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     bad = tmp_path / "paper.pdf"
     bad.write_bytes(b"%PDF")
@@ -55,6 +57,7 @@ def test_errors_are_one_clear_line(run, tmp_path: Path) -> None:  # type: ignore
 TINY_SQUAD = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-squad-v2.json"
 
 
+@pytest.mark.slow
 def test_eval_squad_reports_scores_recall_and_writes_answers(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     answers = tmp_path / "answers.jsonl"
     result = run("eval", "squad", str(TINY_SQUAD), "--json", "--answers", str(answers))
@@ -68,6 +71,7 @@ def test_eval_squad_reports_scores_recall_and_writes_answers(run, tmp_path: Path
     assert rows[0]["answer"] == "1821" and rows[0]["gold"] == ["1821"]
 
 
+@pytest.mark.slow
 def test_eval_reader_prints_official_metrics_as_the_last_json_line(run) -> None:  # type: ignore[no-untyped-def]
     result = run("eval", "reader", "--gold-paragraph", str(TINY_SQUAD), "--json")
     assert result.returncode == 0, result.stderr
@@ -77,12 +81,14 @@ def test_eval_reader_prints_official_metrics_as_the_last_json_line(run) -> None:
     assert report["has_answer_f1"] > 50.0
 
 
+@pytest.mark.slow
 def test_eval_of_a_missing_file_is_a_clear_error(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     result = run("eval", "squad", str(tmp_path / "nope.json"))
     assert result.returncode != 0
     assert "nope.json" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_blank_data_dir_is_one_clear_error_not_the_current_folder(tmp_path: Path) -> None:
     environment = {**os.environ, "CITEQA_DATA_DIR": "", "HF_HUB_OFFLINE": "1"}
     for args in (("serve", "--port", "1"), ("ask", "Who?"), ("documents",)):
@@ -94,6 +100,7 @@ def test_a_blank_data_dir_is_one_clear_error_not_the_current_folder(tmp_path: Pa
     assert not list(tmp_path.iterdir())  # nothing written where the command ran
 
 
+@pytest.mark.slow
 def test_ask_and_chat_refuse_a_question_that_is_not_valid_unicode(tmp_path: Path) -> None:
     environment = {**os.environ, "CITEQA_DATA_DIR": str(tmp_path / "data"), "HF_HUB_OFFLINE": "1"}
     # Bytes that are not UTF-8 reach Python as lone surrogates, in argv and on stdin alike.

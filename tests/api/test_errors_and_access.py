@@ -1,4 +1,7 @@
-"""Bad input gets a clear 4xx JSON error, never a 500, and nothing stored changes; tokens are enforced."""
+"""Bad input gets a clear 4xx JSON error, never a 500, and nothing stored changes; tokens are enforced.
+
+In-process, except the bodies over the limit that stream or are sent by urllib over a real socket.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +18,8 @@ def error_of(response: httpx.Response, status: int) -> dict:
     return body["error"]
 
 
-def snapshot(server) -> list:
-    with server.client() as client:
-        return client.get("/v1/documents").json()["documents"]
+def snapshot(client: httpx.Client) -> list:
+    return client.get("/v1/documents").json()["documents"]
 
 
 CASES = [
@@ -36,30 +38,27 @@ CASES = [
 
 
 @pytest.mark.parametrize(("name", "request_args", "status", "code"), CASES, ids=[c[0] for c in CASES])
-def test_ask_errors(server, name: str, request_args: dict, status: int, code: str | None) -> None:
-    before = snapshot(server)
-    with server.client() as client:
-        error = error_of(client.post("/v1/ask", **request_args), status)
+def test_ask_errors(client, name: str, request_args: dict, status: int, code: str | None) -> None:
+    before = snapshot(client)
+    error = error_of(client.post("/v1/ask", **request_args), status)
     if code:
         assert error["code"] == code
-    assert snapshot(server) == before
+    assert snapshot(client) == before
 
 
-def test_unknown_role(server) -> None:
-    with server.client() as client:
-        error = error_of(client.post("/v1/chat", json={"messages": [{"role": "wizard", "content": "hi"}]}), 422)
-        assert "role" in error["message"]
-        error = error_of(client.post("/v1/chat/completions", json={"model": "citeqa", "messages": [
-            {"role": "wizard", "content": "hi"}]}), 422)
-        assert error["code"] == "unknown_role"
+def test_unknown_role(client) -> None:
+    error = error_of(client.post("/v1/chat", json={"messages": [{"role": "wizard", "content": "hi"}]}), 422)
+    assert "role" in error["message"]
+    error = error_of(client.post("/v1/chat/completions", json={"model": "citeqa", "messages": [
+        {"role": "wizard", "content": "hi"}]}), 422)
+    assert error["code"] == "unknown_role"
 
 
-def test_oversized_body(server) -> None:
-    before = snapshot(server)
-    with server.client() as client:
-        error = error_of(client.post("/v1/documents", json={"text": "x" * (6 * 1024 * 1024)}), 413)
+def test_oversized_body(client) -> None:
+    before = snapshot(client)
+    error = error_of(client.post("/v1/documents", json={"text": "x" * (6 * 1024 * 1024)}), 413)
     assert error["code"] == "payload_too_large"
-    assert snapshot(server) == before
+    assert snapshot(client) == before
 
 
 @pytest.mark.parametrize(("payload", "code", "status"), [
@@ -68,44 +67,40 @@ def test_oversized_body(server) -> None:
     ({"text": "\x00\x01\x02" * 100}, "binary_content", 422),
     ({"title": "no text"}, "invalid_request", 422),
 ])
-def test_bad_documents_change_nothing(server, payload: dict, code: str, status: int) -> None:
-    before = snapshot(server)
-    with server.client() as client:
-        assert error_of(client.post("/v1/documents", json=payload), status)["code"] == code
-    assert snapshot(server) == before
+def test_bad_documents_change_nothing(client, payload: dict, code: str, status: int) -> None:
+    before = snapshot(client)
+    assert error_of(client.post("/v1/documents", json=payload), status)["code"] == code
+    assert snapshot(client) == before
 
 
-def test_unsupported_upload_type(server) -> None:
-    before = snapshot(server)
-    with server.client() as client:
-        response = client.post("/v1/documents", files={"file": ("paper.pdf", b"%PDF-1.4 stuff", "application/pdf")})
-        assert error_of(response, 415)["code"] == "unsupported_file_type"
-        response = client.post("/v1/documents", content=b"plain", headers={"Content-Type": "text/plain"})
-        assert error_of(response, 415)["code"] == "unsupported_media_type"
-    assert snapshot(server) == before
+def test_unsupported_upload_type(client) -> None:
+    before = snapshot(client)
+    response = client.post("/v1/documents", files={"file": ("paper.pdf", b"%PDF-1.4 stuff", "application/pdf")})
+    assert error_of(response, 415)["code"] == "unsupported_file_type"
+    response = client.post("/v1/documents", content=b"plain", headers={"Content-Type": "text/plain"})
+    assert error_of(response, 415)["code"] == "unsupported_media_type"
+    assert snapshot(client) == before
 
 
-def test_writes_need_the_admin_token(server) -> None:
-    before = snapshot(server)
-    with server.client(token=None) as client:
-        assert error_of(client.post("/v1/documents", json={"text": "Hello there."}), 401)["code"] == "unauthorized"
-        assert error_of(client.delete("/v1/documents/anything"), 401)
-    with server.client(token="wrong") as client:
-        assert error_of(client.post("/v1/documents", json={"text": "Hello there."}), 401)
-    assert snapshot(server) == before
+def test_writes_need_the_admin_token(in_process, client) -> None:
+    before = snapshot(client)
+    anonymous = in_process.client(token=None)
+    assert error_of(anonymous.post("/v1/documents", json={"text": "Hello there."}), 401)["code"] == "unauthorized"
+    assert error_of(anonymous.delete("/v1/documents/anything"), 401)
+    assert error_of(in_process.client(token="wrong").post("/v1/documents", json={"text": "Hello there."}), 401)
+    assert snapshot(client) == before
 
 
-def test_api_token_guards_every_v1_route(locked_server) -> None:
-    with locked_server.client(token=None) as client:
-        assert error_of(client.post("/v1/ask", json={"question": "who?"}), 401)["code"] == "unauthorized"
-        assert error_of(client.get("/v1/documents"), 401)
-        assert client.get("/healthz").status_code == 200
-    with locked_server.client(token="nope") as client:
-        assert error_of(client.get("/v1/documents"), 401)
-    with locked_server.client(token="api-secret-for-tests") as client:
-        assert client.get("/v1/documents").status_code == 200
-        error = error_of(client.post("/v1/documents", json={"text": "Hello there."}), 403)
-        assert error["code"] == "writes_disabled" and "CITEQA_ADMIN_TOKEN" in error["message"]
+def test_api_token_guards_every_v1_route(locked_in_process) -> None:
+    anonymous = locked_in_process.client(token=None)
+    assert error_of(anonymous.post("/v1/ask", json={"question": "who?"}), 401)["code"] == "unauthorized"
+    assert error_of(anonymous.get("/v1/documents"), 401)
+    assert anonymous.get("/healthz").status_code == 200
+    assert error_of(locked_in_process.client(token="nope").get("/v1/documents"), 401)
+    client = locked_in_process.client(token="api-secret-for-tests")
+    assert client.get("/v1/documents").status_code == 200
+    error = error_of(client.post("/v1/documents", json={"text": "Hello there."}), 403)
+    assert error["code"] == "writes_disabled" and "CITEQA_ADMIN_TOKEN" in error["message"]
 
 
 LONE_SURROGATES = [  # raw bodies: a JSON escape is how a lone surrogate arrives
@@ -125,14 +120,13 @@ LONE_SURROGATES = [  # raw bodies: a JSON escape is how a lone surrogate arrives
 
 
 @pytest.mark.parametrize(("route", "body"), LONE_SURROGATES, ids=[f"{r} {b[:60]!r}" for r, b in LONE_SURROGATES])
-def test_lone_surrogates_are_refused_and_nothing_is_stored(server, route: str, body: bytes) -> None:
-    before = snapshot(server)
-    with server.client() as client:
-        response = client.post(route, content=body, headers={"Content-Type": "application/json"})
-        error = error_of(response, 422)
-        assert "surrogate" in error["message"]
-        assert client.get("/v1/documents").status_code == 200
-    assert snapshot(server) == before
+def test_lone_surrogates_are_refused_and_nothing_is_stored(client, route: str, body: bytes) -> None:
+    before = snapshot(client)
+    response = client.post(route, content=body, headers={"Content-Type": "application/json"})
+    error = error_of(response, 422)
+    assert "surrogate" in error["message"]
+    assert client.get("/v1/documents").status_code == 200
+    assert snapshot(client) == before
 
 
 UNREADABLE_BODIES = {
@@ -145,28 +139,29 @@ UNREADABLE_BODIES = {
 
 @pytest.mark.parametrize("route", ["/v1/ask", "/v1/chat", "/v1/chat/completions", "/v1/documents"])
 @pytest.mark.parametrize("name", list(UNREADABLE_BODIES))
-def test_unreadable_json_is_a_400(server, route: str, name: str) -> None:
-    before = snapshot(server)
-    with server.client() as client:
-        response = client.post(route, content=UNREADABLE_BODIES[name], headers={"Content-Type": "application/json"})
+def test_unreadable_json_is_a_400(client, route: str, name: str) -> None:
+    before = snapshot(client)
+    response = client.post(route, content=UNREADABLE_BODIES[name], headers={"Content-Type": "application/json"})
     assert error_of(response, 400)["code"] == "malformed_json"
-    assert snapshot(server) == before
+    assert snapshot(client) == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("route", ["/v1/ask", "/v1/chat", "/v1/documents"])
-def test_a_chunked_body_over_the_limit_is_a_413(server, route: str) -> None:
+def test_a_chunked_body_over_the_limit_is_a_413(server, route: str) -> None:  # uvicorn reads the chunks
     def chunks():  # no Content-Length: the size is only known while it streams
         for _ in range(6):
             yield b" " * (1024 * 1024)
 
-    before = snapshot(server)
     with server.client() as client:
+        before = snapshot(client)
         response = client.post(route, content=chunks(), headers={"Content-Type": "application/json"})
-    assert error_of(response, 413)["code"] == "payload_too_large"
-    assert snapshot(server) == before
+        assert error_of(response, 413)["code"] == "payload_too_large"
+        assert snapshot(client) == before
 
 
-def test_urllib_sees_the_413_of_a_large_upload(server) -> None:
+@pytest.mark.slow
+def test_urllib_sees_the_413_of_a_large_upload(server) -> None:  # the body is drained, so no reset on the socket
     import json
     import urllib.error
     import urllib.request
@@ -179,19 +174,18 @@ def test_urllib_sees_the_413_of_a_large_upload(server) -> None:
     assert json.loads(raised.value.read())["error"]["code"] == "payload_too_large"
 
 
-def test_monitoring_and_the_api_description_follow_the_api_token(locked_server) -> None:
-    with locked_server.client(token=None) as client:
-        for path in ("/metrics", "/openapi.json"):
-            assert error_of(client.get(path), 401)["code"] == "unauthorized"
-        assert client.get("/healthz").status_code == 200  # probes stay open
-        assert client.get("/readyz").status_code == 200
-    with locked_server.client(token="api-secret-for-tests") as client:
-        assert "citeqa_http_requests_total" in client.get("/metrics").text
-        assert "/v1/ask" in client.get("/openapi.json").json()["paths"]
+def test_monitoring_and_the_api_description_follow_the_api_token(locked_in_process) -> None:
+    anonymous = locked_in_process.client(token=None)
+    for path in ("/metrics", "/openapi.json"):
+        assert error_of(anonymous.get(path), 401)["code"] == "unauthorized"
+    assert anonymous.get("/healthz").status_code == 200  # probes stay open
+    assert anonymous.get("/readyz").status_code == 200
+    client = locked_in_process.client(token="api-secret-for-tests")
+    assert "citeqa_http_requests_total" in client.get("/metrics").text
+    assert "/v1/ask" in client.get("/openapi.json").json()["paths"]
 
 
-def test_no_docs_page_that_needs_a_cdn(server) -> None:
-    with server.client() as client:
-        for path in ("/docs", "/redoc"):
-            assert error_of(client.get(path), 404)
-        assert "/v1/ask" in client.get("/openapi.json").json()["paths"]
+def test_no_docs_page_that_needs_a_cdn(client) -> None:
+    for path in ("/docs", "/redoc"):
+        assert error_of(client.get(path), 404)
+    assert "/v1/ask" in client.get("/openapi.json").json()["paths"]

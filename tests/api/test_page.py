@@ -16,7 +16,10 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--
          "--disable-sync", "--no-first-run", "--disable-quic"]
 ADMIN = {"Authorization": "Bearer admin-secret-for-tests"}
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed (.ci/run installs it)")
+pytestmark = [
+    pytest.mark.slow,  # a real server and a real browser
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed (.ci/run installs it)"),
+]
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from api.services import open_index
 from api.settings import Settings
 from index.embed import Embedder
@@ -44,6 +46,7 @@ def check_consistent(folder: Path, embedder: Embedder) -> set[str]:
     return names
 
 
+@pytest.mark.slow  # many writer subprocesses
 def test_sigkill_mid_ingest_never_leaves_a_half_write(tmp_path: Path, embedder: Embedder) -> None:
     rng = random.Random(7)
     environment = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -51,6 +51,7 @@ def test_fusion_sums_weighted_reciprocal_ranks_and_breaks_ties_by_id() -> None:
     assert reciprocal_rank_fusion([(1.0, [(7, 0.0)]), (1.0, [(5, 0.0)])], k=0, limit=2) == [(5, 1.0), (7, 1.0)]
 
 
+@pytest.mark.slow  # the article ingested four times under concurrent reads
 def test_readers_keep_working_while_a_writer_writes(index: Index, article_text: str) -> None:
     index.indexer.add(make_document(article_text, document_id="bakhmut"))
     failures: list[BaseException] = []

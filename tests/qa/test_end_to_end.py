@@ -48,6 +48,7 @@ def test_scores_withhold_answers_under_the_threshold() -> None:
     assert best_pipeline_threshold([rows]) == pytest.approx(0.25)  # midway between 0.2 and 0.3
 
 
+@pytest.mark.slow  # a whole evaluation run, twice over
 def test_a_real_run_answers_from_the_article(index: Index, reader: Reader) -> None:
     documents, questions = load_articles(TINY)
     ingest_articles(index.indexer, documents)

@@ -94,6 +94,7 @@ def test_early_exit_answers_from_the_top_passage_alone(index: Index, reader: Rea
     assert thorough(question).answer == "Ambrose Quill"
 
 
+@pytest.mark.slow  # the whole article ingested, then read without early exit
 def test_a_heavy_rank_penalty_keeps_the_answer_in_the_top_passage(index: Index, reader: Reader,
                                                                    article_text: str) -> None:
     index.indexer.add(make_document(article_text, document_id="bakhmut"))
