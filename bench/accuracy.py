@@ -18,14 +18,14 @@ from api.services import build_answerer  # noqa: E402
 from index.embed import Embedder  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from index.store import PassageStore  # noqa: E402
-from qa.end_to_end import (  # noqa: E402
+from lab.end_to_end import (  # noqa: E402
     PipelineRow,
     answer_all,
     best_pipeline_threshold,
     load_articles,
     pipeline_scores,
 )
-from qa.evaluation import gold_questions, predict, score  # noqa: E402
+from lab.evaluation import gold_questions, predict, score  # noqa: E402
 from qa.reader import Reader  # noqa: E402
 
 CITEQA = str(Path(sys.executable).with_name("citeqa"))

@@ -20,7 +20,7 @@ from api.services import build_answerer  # noqa: E402
 from index.embed import Embedder  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from index.store import PassageStore  # noqa: E402
-from qa.end_to_end import ingest_articles, load_articles  # noqa: E402
+from lab.end_to_end import ingest_articles, load_articles  # noqa: E402
 from qa.reader import Reader  # noqa: E402
 
 

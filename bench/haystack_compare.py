@@ -26,7 +26,7 @@ from api.services import build_answerer  # noqa: E402
 from index.embed import Embedder  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from index.store import PassageStore  # noqa: E402
-from qa.end_to_end import ArticleQuestion, PipelineRow, ingest_articles, load_articles, pipeline_scores  # noqa: E402
+from lab.end_to_end import ArticleQuestion, PipelineRow, ingest_articles, load_articles, pipeline_scores  # noqa: E402
 from qa.reader import SHIPPED_MODEL, Reader  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

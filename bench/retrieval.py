@@ -13,7 +13,7 @@ from common import SQUAD_V1, save  # noqa: E402
 from index.embed import Embedder  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from index.store import PassageStore  # noqa: E402
-from qa.end_to_end import ingest_articles, load_articles, retrieval_recall  # noqa: E402
+from lab.end_to_end import ingest_articles, load_articles, retrieval_recall  # noqa: E402
 
 
 def folder_size(path: Path) -> int:

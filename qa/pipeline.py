@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from index.chunk import PARAGRAPH_BREAK, Span
 from index.store import PassageStore, SearchHit, UnknownDocumentError
 from qa.reader import AnswerSpan, Passage, Reader, ReaderOutput, merge_spans
-from qa.squad_metrics import normalize_answer
+from qa.text import normalize_answer
 
 # Spans the reader returns per read; answers are then voted on among them (`vote_by_answer`).
 CANDIDATE_SPANS = 10

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from index.store import PassageStore
-from qa.end_to_end import (
+from lab.end_to_end import (
     PipelineRow,
     answer_all,
     best_pipeline_threshold,
