@@ -14,6 +14,7 @@ COPY pyproject.toml README.md ./
 COPY index ./index
 COPY qa ./qa
 COPY api ./api
+COPY lab ./lab
 RUN pip install .
 
 USER citeqa

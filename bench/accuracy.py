@@ -16,14 +16,14 @@ from common import SQUAD_V1, SQUAD_V2, save, seed_set  # noqa: E402
 
 from api.services import build_reader, build_services  # noqa: E402
 from api.settings import Settings  # noqa: E402
-from qa.end_to_end import (  # noqa: E402
+from lab.end_to_end import (  # noqa: E402
     PipelineRow,
     answer_all,
     best_pipeline_threshold,
     load_articles,
     pipeline_scores,
 )
-from qa.evaluation import gold_questions, predict, score  # noqa: E402
+from lab.evaluation import gold_questions, predict, score  # noqa: E402
 from qa.reader import Reader  # noqa: E402
 
 CITEQA = str(Path(sys.executable).with_name("citeqa"))

@@ -18,7 +18,7 @@ from common import SQUAD_V2, save  # noqa: E402
 
 from api.services import build_answerer, build_index, build_reader  # noqa: E402
 from api.settings import Settings  # noqa: E402
-from qa.end_to_end import ingest_articles, load_articles  # noqa: E402
+from lab.end_to_end import ingest_articles, load_articles  # noqa: E402
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from index.documents import Document, load_file
-from qa.end_to_end import ArticleQuestion
+from lab.end_to_end import ArticleQuestion
 
 BENCH = Path(__file__).resolve().parent
 DATA = BENCH / "data"

@@ -24,7 +24,7 @@ from common import SQUAD_V1, percentile, save, seed_set  # noqa: E402
 
 from api.services import build_services  # noqa: E402
 from api.settings import Settings  # noqa: E402
-from qa.end_to_end import ArticleQuestion, PipelineRow, ingest_articles, load_articles, pipeline_scores  # noqa: E402
+from lab.end_to_end import ArticleQuestion, PipelineRow, ingest_articles, load_articles, pipeline_scores  # noqa: E402
 from qa.reader import SHIPPED_MODEL, Reader  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

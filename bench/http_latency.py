@@ -20,7 +20,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SQUAD_V1, percentile, save  # noqa: E402
 
-from qa.end_to_end import load_articles  # noqa: E402
+from lab.end_to_end import load_articles  # noqa: E402
 
 CITEQA = str(Path(sys.executable).with_name("citeqa"))
 

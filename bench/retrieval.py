@@ -12,7 +12,7 @@ from common import SQUAD_V1, save  # noqa: E402
 
 from api.services import build_index  # noqa: E402
 from api.settings import Settings  # noqa: E402
-from qa.end_to_end import ingest_articles, load_articles, retrieval_recall  # noqa: E402
+from lab.end_to_end import ingest_articles, load_articles, retrieval_recall  # noqa: E402
 
 
 def folder_size(path: Path) -> int:

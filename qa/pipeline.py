@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from index.base import StoredChunk
 from index.retrieval import HybridRetriever, SearchHit
 from qa.reader import AnswerSpan, Passage, Reader, ReaderOutput, merge_spans
-from qa.squad_metrics import normalize_answer
+from qa.text import normalize_answer
 
 # Spans the reader returns per read; answers are then voted on among them (`vote_by_answer`).
 CANDIDATE_SPANS = 10

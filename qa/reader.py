@@ -93,6 +93,24 @@ class Calibration:
         return cls(float(data["scale"]), float(data["bias"]))
 
 
+def pad_windows(
+    input_ids: Sequence[Sequence[int]], token_types: Sequence[Sequence[int]], pad_id: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(input ids, token types, attention mask) of a batch of windows, right-padded to the longest.
+
+    Shared by inference and training, so the model is trained on batches laid out as it will read them.
+    """
+    width = max(len(ids) for ids in input_ids)
+    ids = torch.full((len(input_ids), width), pad_id, dtype=torch.long)
+    types = torch.zeros_like(ids)
+    mask = torch.zeros_like(ids)
+    for row, (row_ids, row_types) in enumerate(zip(input_ids, token_types, strict=True)):
+        ids[row, : len(row_ids)] = torch.tensor(row_ids)
+        types[row, : len(row_types)] = torch.tensor(row_types)
+        mask[row, : len(row_ids)] = 1
+    return ids, types, mask
+
+
 class Reader:
     """A BERT span-extraction model loaded once; thread-safe `run()`."""
 
@@ -172,14 +190,7 @@ class Reader:
         return encoding, starts, ends
 
     def _forward(self, input_ids: list[list[int]], token_types: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-        width = max(len(ids) for ids in input_ids)
-        ids = torch.zeros((len(input_ids), width), dtype=torch.long)
-        types = torch.zeros_like(ids)
-        mask = torch.zeros_like(ids)
-        for row, (row_ids, row_types) in enumerate(zip(input_ids, token_types, strict=True)):
-            ids[row, : len(row_ids)] = torch.tensor(row_ids)
-            types[row, : len(row_types)] = torch.tensor(row_types)
-            mask[row, : len(row_ids)] = 1
+        ids, types, mask = pad_windows(input_ids, token_types)
         with (
             self._lock,
             torch.inference_mode(),

@@ -25,11 +25,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.services import Services, build_answerer, default_article_path
-from index.documents import load_file
+from api.services import Services, build_answerer, open_index
+from api.settings import Settings
 from index.embed import Embedder
-from index.settings import Settings
-from index.store import PassageStore
 from qa.reader import Reader
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,13 +54,10 @@ class InProcess:
 def real_services(settings: Settings, embedder: Embedder, reader: Reader) -> Services:
     """What `build_services` makes on first start (a store holding the default article, the pipeline),
     over the session's embedder and reader instead of loading them again."""
-    store = PassageStore(settings.data_dir, embedder, chunk_tokens=settings.chunk_tokens,
-                         exact_search_max_chunks=settings.exact_search_max_chunks,
-                         max_document_chars=settings.max_document_chars).open()
-    store.add(load_file(default_article_path()))
-    answerer = build_answerer(settings, store, reader)
+    index = open_index(settings, embedder)
+    answerer = build_answerer(settings, index, reader)
     answerer.warm_up()
-    return Services(settings, store, reader, answerer, ready=True)
+    return Services(settings, index, reader, answerer)
 
 
 @contextmanager
@@ -80,8 +75,8 @@ def serve_in_process(settings: Settings, embedder: Embedder, reader: Reader) -> 
 @pytest.fixture(scope="session")
 def in_process(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, reader: Reader) -> Iterator[InProcess]:
     """The app with an admin token (writes enabled) and no API token, as `server` runs."""
-    settings = Settings(data_dir=tmp_path_factory.mktemp("in-process") / "data", admin_token=ADMIN_TOKEN,
-                        api_token=None)
+    settings = Settings.of(data_dir=tmp_path_factory.mktemp("in-process") / "data", admin_token=ADMIN_TOKEN,
+                           api_token=None)
     with serve_in_process(settings, embedder, reader) as running:
         yield running
 
@@ -90,8 +85,8 @@ def in_process(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, rea
 def locked_in_process(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder,
                       reader: Reader) -> Iterator[InProcess]:
     """The app that requires the API token and has no admin token (writes disabled)."""
-    settings = Settings(data_dir=tmp_path_factory.mktemp("locked-in-process") / "data", admin_token=None,
-                        api_token=API_TOKEN)
+    settings = Settings.of(data_dir=tmp_path_factory.mktemp("locked-in-process") / "data", admin_token=None,
+                           api_token=API_TOKEN)
     with serve_in_process(settings, embedder, reader) as running:
         yield running
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.squad_metrics import best_over, f1
+from lab.metrics import best_over, f1
 
 SEED_FILE = Path(__file__).parents[1] / "fixtures" / "seed-dev.jsonl"
 SEED = [json.loads(line) for line in SEED_FILE.read_text().splitlines()]

@@ -1,19 +1,10 @@
-"""Exact match and F1 with the official SQuAD answer normalisation."""
+"""SQuAD scoring: exact match, F1, the shared scorer, AUC and the abstention curve."""
 
 from __future__ import annotations
 
 import pytest
 
-from qa.squad_metrics import abstention_curve, answerability_auc, best_over, exact_match, f1, normalize_answer
-
-
-@pytest.mark.parametrize(("text", "normalised"), [
-    ("The Eiffel Tower!", "eiffel tower"),
-    ("  an  apple,  a pear ", "apple pear"),
-    ("Theatre", "theatre"),  # "the" is removed only as a whole word
-])
-def test_normalisation_drops_case_punctuation_articles_and_extra_spaces(text: str, normalised: str) -> None:
-    assert normalize_answer(text) == normalised
+from lab.metrics import abstention_curve, answerability_auc, best_over, exact_match, f1, squad_scores
 
 
 def test_exact_match_ignores_normalised_differences_only() -> None:
@@ -48,3 +39,13 @@ def test_curve_counts_withheld_answers_right_only_on_unanswerable_questions() ->
     assert [r["no_answer_accuracy"] for r in rows] == [0.0, 0.0, 100.0]
     assert [round(r["coverage"], 1) for r in rows] == [100.0, 66.7, 0.0]
     assert rows[2]["f1"] == pytest.approx(100 / 3)
+
+
+def test_scores_count_a_withheld_answer_right_only_on_an_unanswerable_question() -> None:
+    result = squad_scores(["Denver Broncos", "Denver", None, None], [["Denver Broncos"], ["Denver Broncos"], [], ["x"]])
+    assert result["count"] == 4 and result["no_answer_count"] == 1
+    assert result["exact_match"] == pytest.approx(50.0)
+    assert result["f1"] == pytest.approx(100 * (1 + 2 / 3 + 1 + 0) / 4)
+    assert result["no_answer_accuracy"] == 100.0
+    assert result["has_answer_f1"] == pytest.approx(100 * (1 + 2 / 3) / 3)
+    assert "no_answer_count" not in squad_scores(["a"], [["a"]])

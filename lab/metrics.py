@@ -1,22 +1,14 @@
-"""Exact match and F1 exactly as the official SQuAD v1.1/v2.0 evaluation scripts compute them."""
+"""SQuAD scoring: exact match and F1 as the official v1.1/v2.0 scripts compute them, AUC and the abstention curve."""
 
 from __future__ import annotations
 
-import re
-import string
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
-_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
-_PUNCTUATION = set(string.punctuation)
+import numpy as np
 
-
-def normalize_answer(text: str) -> str:
-    """Lower-case, drop punctuation and articles, collapse white space."""
-    text = text.lower()
-    text = "".join(ch for ch in text if ch not in _PUNCTUATION)
-    text = _ARTICLES.sub(" ", text)
-    return " ".join(text.split())
+from qa.text import normalize_answer
 
 
 def exact_match(prediction: str, truth: str) -> float:
@@ -41,6 +33,33 @@ def best_over(metric: object, prediction: str, truths: Sequence[str]) -> float:
     """The best score of prediction against any gold answer ("" when there is none)."""
     golds = [t for t in truths if normalize_answer(t)] or [""]
     return max(metric(prediction, truth) for truth in golds)  # type: ignore[operator]
+
+
+def squad_scores(given: Sequence[str | None], golds: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """EM and F1 (x100) of the answers given (None: withheld) against each question's gold answers.
+
+    An empty gold list marks an unanswerable question; when there are any, the result adds the
+    no-answer accuracy (withholding is right), the F1 over answerable questions and their count.
+    """
+    exact, overlap, has_f1, no_correct = [], [], [], []
+    for answer, truths in zip(given, golds, strict=True):
+        text = answer or ""
+        exact.append(best_over(exact_match, text, truths))
+        overlap.append(best_over(f1, text, truths))
+        if truths:
+            has_f1.append(overlap[-1])
+        else:
+            no_correct.append(float(answer is None))
+    result: dict[str, Any] = {"exact_match": _percent(exact), "f1": _percent(overlap), "count": len(exact)}
+    if no_correct:
+        result["no_answer_accuracy"] = _percent(no_correct)
+        result["has_answer_f1"] = _percent(has_f1)
+        result["no_answer_count"] = len(no_correct)
+    return result
+
+
+def _percent(values: list[float]) -> float:
+    return 100 * float(np.mean(values)) if values else 0.0
 
 
 CURVE_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)

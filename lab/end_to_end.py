@@ -1,8 +1,7 @@
-"""End-to-end evaluation on SQuAD-format files: each article is one stored document."""
+"""The whole pipeline on SQuAD-format files: each article is one stored document, every question asked of it."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +12,9 @@ import numpy as np
 from index.documents import make_document, slugify
 from index.indexer import Indexer
 from index.retrieval import HybridRetriever
+from lab.metrics import abstention_curve, answerability_auc, best_over, f1, squad_scores
+from lab.squad import read_squad
 from qa.pipeline import QuestionAnswerer
-from qa.squad_metrics import abstention_curve, answerability_auc, best_over, exact_match, f1
 
 
 @dataclass(frozen=True)
@@ -31,22 +31,19 @@ class ArticleQuestion:
 def load_articles(path: Path, max_articles: int | None = None) -> tuple[list[tuple[str, str, str]],
                                                                       list[ArticleQuestion]]:
     """(documents as (id, title, text), questions) with paragraphs joined by a blank line; the first N articles."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))["data"][:max_articles]
-    documents, questions = [], []
-    for article in data:
-        document_id = slugify(article["title"])
-        parts, offset = [], 0
-        for paragraph in article["paragraphs"]:
-            context = paragraph["context"]
-            for qa in paragraph["qas"]:
-                answers = [] if qa.get("is_impossible") else qa["answers"]
-                questions.append(ArticleQuestion(
-                    qa["id"], document_id, qa["question"], [a["text"] for a in answers],
-                    [(offset + a["answer_start"], offset + a["answer_start"] + len(a["text"])) for a in answers],
-                ))
-            parts.append(context)
-            offset += len(context) + 2
-        documents.append((document_id, article["title"].replace("_", " "), "\n\n".join(parts)))
+    documents: list[tuple[str, str, str]] = []
+    questions: list[ArticleQuestion] = []
+    for article in read_squad(path, max_articles):
+        document_id = slugify(article.title)
+        offset = 0
+        for paragraph in article.paragraphs:
+            questions.extend(ArticleQuestion(
+                qa.id, document_id, qa.question, [a.text for a in qa.answers],
+                [(offset + a.start, offset + a.start + len(a.text)) for a in qa.answers],
+            ) for qa in paragraph.questions)
+            offset += len(paragraph.context) + 2
+        text = "\n\n".join(paragraph.context for paragraph in article.paragraphs)
+        documents.append((document_id, article.title.replace("_", " "), text))
     return documents, questions
 
 
@@ -94,22 +91,17 @@ def answer_all(answerer: QuestionAnswerer, questions: list[ArticleQuestion],
 
 def pipeline_scores(rows: list[PipelineRow], threshold: float) -> dict[str, Any]:
     """EM/F1 (x100) when answers scoring under `threshold` are withheld, exactly as the pipeline does."""
-    exact, overlap, has_f1, no_correct = [], [], [], []
-    for row in rows:
-        answered = row.answer is not None and row.score >= threshold
-        text = (row.answer or "") if answered else ""
-        exact.append(best_over(exact_match, text, row.question.answers))
-        overlap.append(best_over(f1, text, row.question.answers))
-        if row.question.answers:
-            has_f1.append(overlap[-1])
-        else:
-            no_correct.append(float(not answered))
-    result: dict[str, Any] = {"exact_match": 100 * float(np.mean(exact)), "f1": 100 * float(np.mean(overlap)),
-                              "count": len(rows), "threshold": threshold}
-    if no_correct:
-        result["no_answer_accuracy"] = 100 * float(np.mean(no_correct))
-        result["has_answer_f1"] = 100 * float(np.mean(has_f1)) if has_f1 else 0.0
+    given = [row.answer if row.answer is not None and row.score >= threshold else None for row in rows]
+    scored = squad_scores(given, [row.question.answers for row in rows])
+    result = {key: scored[key] for key in ("exact_match", "f1", "count")}
+    result["threshold"] = threshold
+    result.update({key: scored[key] for key in ("no_answer_accuracy", "has_answer_f1") if key in scored})
     return result
+
+
+def _answered_f1(rows: list[PipelineRow]) -> list[float]:
+    """Each row's F1 if its best span is given (x1); 0 where the pipeline found no span at all."""
+    return [best_over(f1, row.answer, row.question.answers) if row.answer is not None else 0.0 for row in rows]
 
 
 def best_pipeline_threshold(files: list[list[PipelineRow]]) -> float:
@@ -120,8 +112,7 @@ def best_pipeline_threshold(files: list[list[PipelineRow]]) -> float:
     mean_f1 = np.zeros(len(candidates))
     for rows in files:
         # Each row's F1 if answered and if withheld, computed once; the sweep is then plain array arithmetic.
-        answered = np.array([best_over(f1, row.answer, row.question.answers) if row.answer is not None else 0.0
-                             for row in rows])
+        answered = np.array(_answered_f1(rows))
         withheld = np.array([0.0 if row.question.answers else 1.0 for row in rows])
         row_scores = np.array([row.score if row.answer is not None else -1.0 for row in rows])
         keeps = row_scores[None, :] >= candidates[:, None]
@@ -142,9 +133,7 @@ def pipeline_report(rows: list[PipelineRow], threshold: float) -> dict[str, Any]
     if not all(answerable) and any(answerable):
         scores = [row.score if row.answer is not None else 0.0 for row in rows]
         result["auc"] = answerability_auc(scores, answerable)
-        answered_f1 = [best_over(f1, row.answer, row.question.answers) if row.answer is not None else 0.0
-                       for row in rows]
-        result["curve"] = abstention_curve(scores, answered_f1, answerable)
+        result["curve"] = abstention_curve(scores, _answered_f1(rows), answerable)
     return result
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from api.services import Index
-from qa.end_to_end import (
+from lab.end_to_end import (
     PipelineRow,
     answer_all,
     best_pipeline_threshold,

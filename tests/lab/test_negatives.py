@@ -1,43 +1,14 @@
-"""Training helpers: the learning-rate plan, its fitting to a time budget, and the "no answer" negatives."""
+"""Training examples and their "no answer" negatives: each kind, the seeded order, real unanswerable questions."""
 
 import random
+from pathlib import Path
 
 import pytest
 
-from qa.training import NegativeMix, SquadExample, StepPlan, build_examples, negate, swap_antonym
-
-
-def test_plan_warms_up_linearly_then_decays_to_zero() -> None:
-    plan = StepPlan(total=100, warmup=10, ceiling=100)
-    assert plan.learning_rate_factor(0) == 0.0
-    assert plan.learning_rate_factor(5) == pytest.approx(0.5)
-    assert plan.learning_rate_factor(10) == pytest.approx(1.0)
-    assert plan.learning_rate_factor(55) == pytest.approx(0.5)
-    assert plan.learning_rate_factor(100) == 0.0
-    assert plan.learning_rate_factor(120) == 0.0
-
-
-def test_fit_shrinks_the_schedule_to_the_steps_that_fit_in_the_time_left() -> None:
-    plan = StepPlan(total=10_000, warmup=1_000, ceiling=10_000)
-    plan.fit(step=50, steps_per_second=2.0, seconds_left=100.0)
-    assert 50 < plan.total < 250
-    assert plan.warmup <= plan.total // 10
-    assert plan.learning_rate_factor(plan.total) == 0.0
-
-
-def test_fit_can_grow_again_but_never_past_the_planned_steps() -> None:
-    plan = StepPlan(total=1_000, warmup=100, ceiling=1_000)
-    plan.fit(step=50, steps_per_second=1.0, seconds_left=100.0)
-    assert plan.total < 200
-    plan.fit(step=300, steps_per_second=100.0, seconds_left=1_000.0)
-    assert plan.total == 1_000
-
-
-def test_fit_with_no_time_left_ends_at_the_next_step() -> None:
-    plan = StepPlan(total=1_000, warmup=100, ceiling=1_000)
-    plan.fit(step=400, steps_per_second=10.0, seconds_left=-5.0)
-    assert plan.total == 401
-
+from lab.examples import SquadExample, build_examples, mixed_with_real_unanswerable
+from lab.negatives import NegativeMix, negate, swap_antonym
+from lab.squad import parse_articles
+from lab.training import TrainConfig
 
 ARTICLE = {"title": "Ports", "paragraphs": [
     {"context": "Rotterdam is the largest port in Europe. It handled 470 million tonnes of cargo in 2019. "
@@ -51,7 +22,7 @@ ARTICLE = {"title": "Ports", "paragraphs": [
 
 
 def examples_with(mix: NegativeMix) -> list[SquadExample]:
-    return build_examples([ARTICLE], mix, random.Random(0))
+    return build_examples(parse_articles([ARTICLE]), mix, random.Random(0))
 
 
 def test_retrieved_negative_is_the_sibling_bm25_ranks_first_without_the_answer() -> None:
@@ -83,7 +54,7 @@ def test_entity_swapped_question_names_something_its_paragraph_never_mentions() 
 
 def test_kinds_at_zero_draw_nothing_so_old_orders_are_made_again() -> None:
     rng = random.Random(7)
-    build_examples([ARTICLE] * 3, NegativeMix(sibling=0.0), rng)
+    build_examples(parse_articles([ARTICLE] * 3), NegativeMix(sibling=0.0), rng)
     reference = random.Random(7)
     for _ in range(3):  # one sibling draw per answered question, as before the other kinds existed
         reference.random()
@@ -113,7 +84,8 @@ def test_negated_and_antonym_negatives_are_unanswerable_over_the_own_paragraph()
     article = {"title": "Ports", "paragraphs": [{**ARTICLE["paragraphs"][0], "qas": [
         {"question": "What did Rotterdam handle?", "id": "q1",
          "answers": [{"text": "470 million tonnes of cargo", "answer_start": 52}]}]}]}
-    examples = build_examples([article], NegativeMix(sibling=0.0, negated=1.0), random.Random(0))
+    examples = build_examples(parse_articles([article]), NegativeMix(sibling=0.0, negated=1.0),
+                              random.Random(0))
     assert [(e.question, e.answer_start) for e in examples] == [
         ("What did Rotterdam handle?", 52), ("What did Rotterdam not handle?", -1)]
     assert examples[1].context == examples[0].context
@@ -121,10 +93,6 @@ def test_negated_and_antonym_negatives_are_unanswerable_over_the_own_paragraph()
 
 
 def test_real_unanswerable_questions_are_added_repeated_and_held_out_articles_stay_out(tmp_path) -> None:
-    from pathlib import Path
-
-    from qa.training import TrainConfig, mixed_with_real_unanswerable
-
     tiny = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-squad-v2.json"
     config = TrainConfig(data_path=tiny, output_dir=tmp_path, base_model=tmp_path, negatives=NegativeMix(sibling=0.0),
                          unanswerable_data=tiny, unanswerable_repeat=3)

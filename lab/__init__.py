@@ -1,0 +1,1 @@
+"""The offline lab: reader training, calibration and evaluation; it imports the serving path, never the reverse."""

@@ -1,0 +1,70 @@
+"""The reader's training examples: SQuAD questions plus synthetic negatives, in a run's seeded order."""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lab.negatives import ArticleNegatives, NegativeMix
+from lab.squad import SquadArticle, read_squad
+
+if TYPE_CHECKING:
+    from lab.training import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SquadExample:
+    """One question over one context; answer_start -1 means unanswerable."""
+
+    question: str
+    context: str
+    answer_start: int
+    answer_text: str
+
+
+def build_examples(articles: list[SquadArticle], mix: NegativeMix, rng: random.Random) -> list[SquadExample]:
+    """Flatten articles into examples (first gold answer), adding "no answer" negatives of the kinds in `mix`."""
+    examples: list[SquadExample] = []
+    for article in articles:
+        negatives = ArticleNegatives([paragraph.context for paragraph in article.paragraphs], mix)
+        for paragraph in article.paragraphs:
+            for qa in paragraph.questions:
+                if not qa.answers:
+                    examples.append(SquadExample(qa.question, paragraph.context, -1, ""))
+                    continue
+                answer = qa.answers[0]
+                examples.append(SquadExample(qa.question, paragraph.context, answer.start, answer.text))
+                examples.extend(SquadExample(question, context, -1, "")
+                                for question, context in negatives.for_question(qa.question, paragraph.context,
+                                                                                answer, rng))
+    return examples
+
+
+def shuffled_examples(data_path: Path, negatives: NegativeMix, seed: int) -> list[SquadExample]:
+    """All examples with negatives, in the run's seeded order (later runs can skip what was seen)."""
+    rng = random.Random(seed)
+    examples = build_examples(read_squad(data_path), negatives, rng)
+    rng.shuffle(examples)
+    return examples
+
+
+def mixed_with_real_unanswerable(examples: list[SquadExample], config: TrainConfig) -> list[SquadExample]:
+    """Add a SQuAD 2.0-format file (real unanswerable questions), repeated, minus held-out articles.
+
+    Crowd-written unanswerable questions are the only negatives that are exactly what users meet, and
+    they are few, so they are repeated; articles held out stay unseen for calibration and checks.
+    """
+    assert config.unanswerable_data is not None
+    rng = random.Random(config.seed + 1)
+    articles = [a for a in read_squad(config.unanswerable_data) if a.title not in config.hold_out_articles]
+    extra = build_examples(articles, config.negatives, rng)
+    combined = examples + extra * max(1, config.unanswerable_repeat)
+    rng.shuffle(combined)
+    log.info("%d examples from %d articles of %s, x%d", len(extra), len(articles),
+             config.unanswerable_data.name, config.unanswerable_repeat)
+    return combined
