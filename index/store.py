@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from index import sqlite_rows as sql
 from index.base import (
     DocumentExistsError,
     DocumentSummary,
@@ -22,28 +22,8 @@ from index.base import (
     StoreMismatchError,
     UnknownDocumentError,
 )
-from index.chunk import Span, widen
 from index.derived import DerivedFolders, DerivedIndexes
 from index.documents import Document
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS documents (
-    id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL, metadata TEXT NOT NULL,
-    added_at REAL NOT NULL, chunk_count INTEGER NOT NULL, sentence_count INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS sentences (
-    document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
-    idx INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
-    PRIMARY KEY (document_id, idx));
-CREATE TABLE IF NOT EXISTS chunks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
-    idx INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
-    first_sentence INTEGER NOT NULL, last_sentence INTEGER NOT NULL,
-    text TEXT NOT NULL, embedding BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id);
-"""
-SUMMARY_COLUMNS = "id, title, metadata, length(text), chunk_count, sentence_count, added_at"
 
 
 class SqliteStore:
@@ -75,8 +55,8 @@ class SqliteStore:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         connection = self._connection()
         with connection:
-            connection.executescript(SCHEMA)
-        stored = _read_meta(connection, "manifest")
+            connection.executescript(sql.SCHEMA)
+        stored = sql.read_meta(connection, "manifest")
         if stored is None:
             self.adopt_manifest()
         elif stored != self.manifest:
@@ -93,10 +73,10 @@ class SqliteStore:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         connection = self._connection()
         with connection:
-            connection.executescript(SCHEMA)
-            _write_meta(connection, "manifest", self.manifest)
-            if _read_meta(connection, "version") is None:
-                _write_meta(connection, "version", 0)
+            connection.executescript(sql.SCHEMA)
+            sql.write_meta(connection, "manifest", self.manifest)
+            if sql.read_meta(connection, "version") is None:
+                sql.write_meta(connection, "version", 0)
         (self.data_dir / "manifest.json").write_text(json.dumps(self.manifest, indent=2))
 
     def _connection(self) -> sqlite3.Connection:
@@ -118,7 +98,7 @@ class SqliteStore:
             self._local.connection = None
 
     def version(self) -> int:
-        return int(_read_meta(self._connection(), "version") or 0)
+        return int(sql.read_meta(self._connection(), "version") or 0)
 
     # --------------------------------------------------------- derived indexes
     def _current_indexes(self) -> DerivedIndexes:
@@ -150,16 +130,16 @@ class SqliteStore:
         results = []
         with self._write_transaction() as connection:
             for item in prepared:
-                replaced = _delete_rows(connection, item.document.id)
+                replaced = sql.delete_rows(connection, item.document.id)
                 if replaced and not replace:
                     raise DocumentExistsError(item.document.id)
-                _insert(connection, item)
+                sql.insert(connection, item)
                 results.append(IngestResult(item.document.id, len(item.chunks), len(item.sentences), replaced))
         return results
 
     def delete(self, document_id: str) -> None:
         with self._write_transaction() as connection:
-            if not _delete_rows(connection, document_id):
+            if not sql.delete_rows(connection, document_id):
                 raise UnknownDocumentError(document_id)
 
     @contextmanager
@@ -173,8 +153,8 @@ class SqliteStore:
             connection.execute("BEGIN IMMEDIATE")
             try:
                 yield connection
-                version = int(_read_meta(connection, "version") or 0) + 1
-                _write_meta(connection, "version", version)
+                version = int(sql.read_meta(connection, "version") or 0) + 1
+                sql.write_meta(connection, "version", version)
                 derived = self._build_indexes(connection, version)
                 connection.execute("COMMIT")
             except BaseException:
@@ -197,15 +177,15 @@ class SqliteStore:
     # ------------------------------------------------------------------- reads
     def list_documents(self) -> list[DocumentSummary]:
         rows = self._connection().execute(
-            f"SELECT {SUMMARY_COLUMNS} FROM documents ORDER BY added_at, id").fetchall()
-        return [_summary(row) for row in rows]
+            f"SELECT {sql.SUMMARY_COLUMNS} FROM documents ORDER BY added_at, id").fetchall()
+        return [sql.summary(row) for row in rows]
 
     def summary(self, document_id: str) -> DocumentSummary:
         row = self._connection().execute(
-            f"SELECT {SUMMARY_COLUMNS} FROM documents WHERE id = ?", (document_id,)).fetchone()
+            f"SELECT {sql.SUMMARY_COLUMNS} FROM documents WHERE id = ?", (document_id,)).fetchone()
         if row is None:
             raise UnknownDocumentError(document_id)
-        return _summary(row)
+        return sql.summary(row)
 
     def get(self, document_id: str) -> Document:
         row = self._connection().execute(
@@ -226,11 +206,6 @@ class SqliteStore:
         row = self._connection().execute(
             "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM chunks)").fetchone()
         return int(row[0]), int(row[1])
-
-    def sentences(self, document_id: str) -> list[Span]:
-        rows = self._connection().execute(
-            "SELECT start, end FROM sentences WHERE document_id = ? ORDER BY idx", (document_id,)).fetchall()
-        return [Span(r[0], r[1]) for r in rows]
 
     # ----------------------------------------------------------------- ranking
     def dense_ranking(self, vector: np.ndarray, depth: int,
@@ -272,62 +247,4 @@ class SqliteStore:
             rows = connection.execute(
                 "SELECT id, document_id, start, end, text, first_sentence, last_sentence FROM chunks "
                 f"WHERE id IN ({marks})", [int(i) for i in chunk_ids]).fetchall()
-            return {row[0]: _stored_chunk(connection, row, context_chars) for row in rows}
-
-
-def _stored_chunk(connection: sqlite3.Connection, row: tuple[Any, ...], context_chars: int) -> StoredChunk:
-    chunk_id, document_id, start, end, text, first, last = row
-    if not context_chars:
-        spans = connection.execute(
-            "SELECT start, end FROM sentences WHERE document_id = ? AND idx BETWEEN ? AND ? ORDER BY idx",
-            (document_id, first, last)).fetchall()
-        return StoredChunk(chunk_id, document_id, start, end, text, start, text,
-                           tuple(Span(s, e) for s, e in spans))
-    document_text = connection.execute("SELECT text FROM documents WHERE id = ?", (document_id,)).fetchone()[0]
-    sentences = [Span(s, e) for s, e in connection.execute(
-        "SELECT start, end FROM sentences WHERE document_id = ? ORDER BY idx", (document_id,))]
-    context_start, context_end = widen(document_text, sentences, start, end, context_chars)
-    inside = tuple(s for s in sentences if s.start >= context_start and s.end <= context_end)
-    return StoredChunk(chunk_id, document_id, start, end, text, context_start,
-                       document_text[context_start:context_end], inside)
-
-
-def _summary(row: tuple[Any, ...]) -> DocumentSummary:
-    return DocumentSummary(row[0], row[1], json.loads(row[2]), row[3], row[4], row[5], row[6])
-
-
-def _read_meta(connection: sqlite3.Connection, key: str) -> Any:
-    row = connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-    return json.loads(row[0]) if row else None
-
-
-def _write_meta(connection: sqlite3.Connection, key: str, value: Any) -> None:
-    connection.execute(
-        "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        (key, json.dumps(value)),
-    )
-
-
-def _delete_rows(connection: sqlite3.Connection, document_id: str) -> bool:
-    return connection.execute("DELETE FROM documents WHERE id = ?", (document_id,)).rowcount > 0
-
-
-def _insert(connection: sqlite3.Connection, item: PreparedDocument) -> None:
-    document = item.document
-    connection.execute(
-        "INSERT INTO documents(id, title, text, metadata, added_at, chunk_count, sentence_count) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (document.id, document.title, document.text, json.dumps(document.metadata), time.time(),
-         len(item.chunks), len(item.sentences)),
-    )
-    connection.executemany(
-        "INSERT INTO sentences(document_id, idx, start, end) VALUES (?, ?, ?, ?)",
-        [(document.id, i, s.start, s.end) for i, s in enumerate(item.sentences)],
-    )
-    connection.executemany(
-        "INSERT INTO chunks(document_id, idx, start, end, first_sentence, last_sentence, text, embedding) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [(document.id, c.index, c.start, c.end, c.first_sentence, c.last_sentence, c.text,
-          np.ascontiguousarray(vector, dtype=np.float32).tobytes())
-         for c, vector in zip(item.chunks, item.vectors, strict=True)],
-    )
+            return {row[0]: sql.stored_chunk(connection, row, context_chars) for row in rows}
