@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from lab.negatives import ArticleNegatives, NegativeMix
 from lab.squad import SquadArticle, read_squad
-
-if TYPE_CHECKING:
-    from lab.training import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +50,17 @@ def shuffled_examples(data_path: Path, negatives: NegativeMix, seed: int) -> lis
     return examples
 
 
-def mixed_with_real_unanswerable(examples: list[SquadExample], config: TrainConfig) -> list[SquadExample]:
+def mixed_with_real_unanswerable(examples: list[SquadExample], path: Path, negatives: NegativeMix, seed: int,
+                                 repeat: int = 1, hold_out: Sequence[str] = ()) -> list[SquadExample]:
     """Add a SQuAD 2.0-format file (real unanswerable questions), repeated, minus held-out articles.
 
     Crowd-written unanswerable questions are the only negatives that are exactly what users meet, and
     they are few, so they are repeated; articles held out stay unseen for calibration and checks.
     """
-    assert config.unanswerable_data is not None
-    rng = random.Random(config.seed + 1)
-    articles = [a for a in read_squad(config.unanswerable_data) if a.title not in config.hold_out_articles]
-    extra = build_examples(articles, config.negatives, rng)
-    combined = examples + extra * max(1, config.unanswerable_repeat)
+    rng = random.Random(seed + 1)
+    articles = [a for a in read_squad(path) if a.title not in hold_out]
+    extra = build_examples(articles, negatives, rng)
+    combined = examples + extra * max(1, repeat)
     rng.shuffle(combined)
-    log.info("%d examples from %d articles of %s, x%d", len(extra), len(articles),
-             config.unanswerable_data.name, config.unanswerable_repeat)
+    log.info("%d examples from %d articles of %s, x%d", len(extra), len(articles), path.name, repeat)
     return combined

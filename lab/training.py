@@ -102,7 +102,8 @@ def train_reader(config: TrainConfig) -> Path:
     end = config.skip_examples + config.max_examples if config.max_examples else None
     examples = examples[config.skip_examples : end]
     if config.unanswerable_data is not None:
-        examples = mixed_with_real_unanswerable(examples, config)
+        examples = mixed_with_real_unanswerable(examples, config.unanswerable_data, config.negatives, config.seed,
+                                                config.unanswerable_repeat, config.hold_out_articles)
     started = time.monotonic()
     features = tokenize_examples(examples, tokenizer, config.max_length, config.stride)
     log.info("%d examples -> %d features in %.0fs", len(examples), len(features), time.monotonic() - started)

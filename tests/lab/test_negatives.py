@@ -8,7 +8,6 @@ import pytest
 from lab.examples import SquadExample, build_examples, mixed_with_real_unanswerable
 from lab.negatives import NegativeMix, negate, swap_antonym
 from lab.squad import parse_articles
-from lab.training import TrainConfig
 
 ARTICLE = {"title": "Ports", "paragraphs": [
     {"context": "Rotterdam is the largest port in Europe. It handled 470 million tonnes of cargo in 2019. "
@@ -94,9 +93,7 @@ def test_negated_and_antonym_negatives_are_unanswerable_over_the_own_paragraph()
 
 def test_real_unanswerable_questions_are_added_repeated_and_held_out_articles_stay_out(tmp_path) -> None:
     tiny = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-squad-v2.json"
-    config = TrainConfig(data_path=tiny, output_dir=tmp_path, base_model=tmp_path, negatives=NegativeMix(sibling=0.0),
-                         unanswerable_data=tiny, unanswerable_repeat=3)
-    mixed = mixed_with_real_unanswerable([], config)
+    mix = NegativeMix(sibling=0.0)
+    mixed = mixed_with_real_unanswerable([], tiny, mix, seed=13, repeat=3)
     assert len(mixed) == 3 * 4 and sum(e.answer_start < 0 for e in mixed) == 3 * 1
-    held_out = TrainConfig(**{**vars(config), "hold_out_articles": ("Mount_Kelra",)})
-    assert mixed_with_real_unanswerable([], held_out) == []
+    assert mixed_with_real_unanswerable([], tiny, mix, seed=13, repeat=3, hold_out=("Mount_Kelra",)) == []
