@@ -1,4 +1,5 @@
-"""The citeqa command line, run as a user would in a fresh data folder (subprocesses: slow)."""
+"""The citeqa command line in a fresh data folder: in-process through typer's runner (the same app object the
+`citeqa` script calls), and as real subprocesses where the process itself matters (argv bytes, stdin, cwd)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -13,17 +15,33 @@ import pytest
 CITEQA = str(Path(sys.executable).with_name("citeqa"))
 
 
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
 @pytest.fixture
-def run(tmp_path: Path):  # type: ignore[no-untyped-def]
-    environment = {**os.environ, "CITEQA_DATA_DIR": str(tmp_path / "data"), "HF_HUB_OFFLINE": "1"}
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
 
-    def invoke(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([CITEQA, *args], capture_output=True, text=True, env=environment, timeout=300)
+    from api import cli
+    from api.settings import get_settings
 
-    return invoke
+    monkeypatch.setenv("CITEQA_DATA_DIR", str(tmp_path / "data"))
+
+    def invoke(*args: str) -> Ran:
+        get_settings.cache_clear()  # each command reads the settings afresh, as a new process would
+        result = CliRunner().invoke(cli.app, list(args))
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return Ran(result.exit_code, result.stdout, result.stderr)
+
+    yield invoke
+    get_settings.cache_clear()
 
 
-@pytest.mark.slow
 def test_ingest_list_search_ask_delete(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     notes = tmp_path / "docs"
     notes.mkdir()
@@ -42,7 +60,6 @@ def test_ingest_list_search_ask_delete(run, tmp_path: Path) -> None:  # type: ig
     assert "volcano" not in run("documents").stdout
 
 
-@pytest.mark.slow
 def test_errors_are_one_clear_line(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     bad = tmp_path / "paper.pdf"
     bad.write_bytes(b"%PDF")
@@ -57,7 +74,6 @@ def test_errors_are_one_clear_line(run, tmp_path: Path) -> None:  # type: ignore
 TINY_SQUAD = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-squad-v2.json"
 
 
-@pytest.mark.slow
 def test_eval_squad_reports_scores_recall_and_writes_answers(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     answers = tmp_path / "answers.jsonl"
     result = run("eval", "squad", str(TINY_SQUAD), "--json", "--answers", str(answers))
@@ -71,7 +87,6 @@ def test_eval_squad_reports_scores_recall_and_writes_answers(run, tmp_path: Path
     assert rows[0]["answer"] == "1821" and rows[0]["gold"] == ["1821"]
 
 
-@pytest.mark.slow
 def test_eval_reader_prints_official_metrics_as_the_last_json_line(run) -> None:  # type: ignore[no-untyped-def]
     result = run("eval", "reader", "--gold-paragraph", str(TINY_SQUAD), "--json")
     assert result.returncode == 0, result.stderr
@@ -81,7 +96,6 @@ def test_eval_reader_prints_official_metrics_as_the_last_json_line(run) -> None:
     assert report["has_answer_f1"] > 50.0
 
 
-@pytest.mark.slow
 def test_eval_of_a_missing_file_is_a_clear_error(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     result = run("eval", "squad", str(tmp_path / "nope.json"))
     assert result.returncode != 0
