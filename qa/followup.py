@@ -26,6 +26,8 @@ PLACE = re.compile(r"\b(?:in|at|from|near|to)\s+((?:the\s+)?[A-Z][\w'’-]*(?:\s
 WORD = re.compile(r"\b[\w']+\b")
 ASCII_WORD = re.compile(r"\b[A-Za-z]+\b")
 SPACES = re.compile(r"\s*")
+# "Who is X?" asks what X is: its answer describes X (a role, a title), and "she" later means X.
+IDENTITY_LEAD = re.compile(r"\s*(?:who|what)\s+(?:is|was|are|were)\s+", re.IGNORECASE)
 BARE_DEMONSTRATIVE = re.compile(r"\b(?:that|this)\s*(?:[?.!]|$)", re.IGNORECASE)
 FOLLOW_UP_WORDS = set(PERSON_PRONOUNS) | PLACE_WORDS | {"it", "its", "they", "them", "their"}
 QUESTION_WORDS = {"who", "what", "when", "where", "why", "how", "which", "whom", "whose", "did", "does",
@@ -63,11 +65,27 @@ def _looks_like_person(name: str) -> bool:
     return len(name.split()) >= 2 and all(word[:1].isupper() for word in name.split())
 
 
+def _identity_subject(question: str) -> str | None:
+    """The X of "Who is X?" when X is a person's name, else None."""
+    lead = IDENTITY_LEAD.match(question)
+    if not lead:
+        return None
+    subject = question[lead.end():].strip().rstrip("?").strip()
+    return subject if _names(subject) == [subject] and _looks_like_person(subject) else None
+
+
 def _referent(history: Sequence[Turn], person: bool) -> str | None:
-    """The most recent entity: answers first (they are what the user just read), then questions."""
+    """The most recent entity: answers first (they are what the user just read), then questions.
+
+    A person is the answer of a "who did ..." question, but the subject of a "who is X" one: its answer
+    ("Deputy Defence Minister") says what X is, and is not whom "she" means.
+    """
     for turn in reversed(history):
         candidates = []
-        if turn.answer:
+        subject = _identity_subject(turn.question) if person else None
+        if subject:
+            candidates.append(subject)
+        elif turn.answer:
             candidates.append(turn.answer.strip())
         candidates.extend(reversed(_names(turn.question)))
         for candidate in candidates:
@@ -101,17 +119,22 @@ class _Referents:
 
 
 def _replace_pronouns(question: str, history: Sequence[Turn]) -> str:
+    """Each pronoun replaced by what it refers to; a person is named once, at the first pronoun, and the
+    later ones ("Where did she make her claim?") then refer to that name within the question."""
     referents = _Referents(history)
     pieces: list[str] = []
     written = 0
     previous: re.Match[str] | None = None
+    person_named = False
     for match in ASCII_WORD.finditer(question):
         word = match.group(0)
         lower = word.lower()
         replacement: str | None = None
-        if lower in PERSON_PRONOUNS:
+        if lower in PERSON_PRONOUNS and not person_named:
             referent = referents.get("person")
-            replacement = f"{referent}{PERSON_PRONOUNS[lower]}" if referent else None
+            suffix = "" if lower == "her" and not _noun_follows(question, match) else PERSON_PRONOUNS[lower]
+            replacement = f"{referent}{suffix}" if referent else None
+            person_named = replacement is not None
         elif lower in PLACE_WORDS:
             place = referents.get("place")
             if place is not None:
@@ -128,6 +151,17 @@ def _replace_pronouns(question: str, history: Sequence[Turn]) -> str:
         previous = match
     pieces.append(question[written:])
     return "".join(pieces)
+
+
+# Words after "her" that show it is an object ("asked her about"), not a possessive ("her claim").
+NOT_A_NOUN = PREPOSITIONS | {"about", "and", "or", "for", "with", "on", "by", "of", "that", "if", "when", "to"}
+
+
+def _noun_follows(question: str, match: re.Match[str]) -> bool:
+    spaces = SPACES.match(question, match.end())
+    start = spaces.end() if spaces else match.end()
+    following = WORD.match(question[start:start + 32])
+    return following is not None and following.group(0).lower() not in NOT_A_NOUN
 
 
 def _is_pronoun_use(question: str, match: re.Match[str]) -> bool:

@@ -44,6 +44,20 @@ def test_follow_up_uses_the_previous_answer(client) -> None:
     assert second["message"]["content"].startswith(second["answer"])
 
 
+@pytest.mark.parametrize(("opening", "follow_up", "named", "expected"), [
+    ("Who is Hanna Malyar?", "Where did she make her claim?", "Hanna Malyar", "Telegram"),
+    ("Who said the troops were fleeing?", "Which group does he lead?", "Prigozhin", "Wagner"),
+])
+def test_a_pronoun_follow_up_about_the_person_asked_about_is_answered(
+        client, opening: str, follow_up: str, named: str, expected: str) -> None:
+    first = client.post("/v1/chat", json={"messages": [{"role": "user", "content": opening}]}).json()
+    assert first["answer"] is not None
+    second = client.post("/v1/chat", json={"messages": [
+        {"role": "user", "content": opening}, first["message"], {"role": "user", "content": follow_up}]}).json()
+    assert named in second["question"] and second["question"].count(named) == 1
+    assert second["answer"] is not None and expected in second["answer"], second
+
+
 def test_self_contained_question_is_left_alone(client) -> None:
     body = client.post("/v1/chat", json={"messages": [
         {"role": "user", "content": "Who is the head of the Wagner group?"},

@@ -21,6 +21,14 @@ WAGNER = [Turn("Who is the head of the Wagner group?", "Yevgeny Prigozhin")]
     ([Turn("Where were two explosions reported?", "Luhansk")], "What happened there?", "What happened in Luhansk?"),
     ([Turn("What was traced to an area near Bakhmut?", "The video")], "When was it released?",
      "When was The video released?"),
+    # "Who is X?" is answered with what X is; "she" is X, and X is named once.
+    ([Turn("Who is Hanna Malyar?", "Deputy Defence Minister")], "Where did she make her claim?",
+     "Where did Hanna Malyar make her claim?"),
+    ([Turn("Who was Yevgeny Prigozhin?", "head of the Wagner group")], "What did he say about his troops?",
+     "What did Yevgeny Prigozhin say about his troops?"),
+    ([Turn("Who said the troops were fleeing?", "Yevgeny Prigozhin")], "Which group does he lead?",
+     "Which group does Yevgeny Prigozhin lead?"),
+    ([Turn("Who is Hanna Malyar?", "Deputy Defence Minister")], "Who quoted her?", "Who quoted Hanna Malyar?"),
 ])
 def test_follow_ups_are_rewritten(history: list[Turn], question: str, expected: str) -> None:
     assert standalone_question(question, history) == expected
