@@ -117,6 +117,8 @@ class ServerSettings(BaseSettings):
     # and how long answers in progress may finish on shutdown before they are cancelled.
     limit_concurrency: int = Field(default=1000, ge=0)
     graceful_shutdown_seconds: int = Field(default=15, ge=0, le=3600)
+    # A connection must send each request's line and headers within this many seconds (slowloris).
+    header_timeout_seconds: float = Field(default=10.0, gt=0.0, le=600.0)
     # Bounds on one chat, whatever the body limit: follow-ups only look at the last few turns, so a longer
     # history is never needed, and every message is read (to split turns) before the question is answered.
     max_chat_messages: int = Field(default=200, ge=1, le=100_000)

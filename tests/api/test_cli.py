@@ -149,3 +149,4 @@ def test_serve_caps_concurrency_and_shuts_down_gracefully(monkeypatch: pytest.Mo
     assert result.exit_code == 0, result.output
     assert passed["port"] == 8123 and passed["limit_concurrency"] == 40
     assert passed["timeout_graceful_shutdown"] == 15
+    assert passed["http"].header_seconds == 10.0  # type: ignore[attr-defined]
