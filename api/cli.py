@@ -187,4 +187,31 @@ def rebuild() -> None:
     console.print(f"rebuilt {count} documents")
 
 
+@app.command()
+@friendly
+def optimize(
+    reader: Annotated[Path | None, typer.Option(help="reader model folder (default: the configured one)")] = None,
+) -> None:
+    """Derive the int8 OpenVINO reader and embedder from their weights into the data folder (once per weights)."""
+    import time
+
+    from index.embed import KIND as EMBEDDER
+    from index.embed import build_openvino
+    from index.optimized import cached_model
+    from qa.optimize import optimized_reader
+    from qa.reader import SHIPPED_MODEL
+
+    settings = get_settings()
+    for kind, build in (
+        ("reader", lambda: optimized_reader(reader or settings.reader.path or SHIPPED_MODEL, settings.optimized_dir)),
+        (EMBEDDER, lambda: cached_model(settings.optimized_dir, EMBEDDER, settings.index.embedder_path,
+                                        lambda folder: build_openvino(settings.index.embedder_path, folder))),
+    ):
+        started = time.perf_counter()
+        xml = build()
+        console.print(f"{kind}: {xml.parent} ({time.perf_counter() - started:.1f} s)")
+    if settings.reader.backend != "openvino":
+        console.print("[dim]serving uses them with CITEQA_INFERENCE_BACKEND=openvino[/dim]")
+
+
 app.add_typer(lab_app)  # train-reader, calibrate-reader, eval reader, eval squad

@@ -83,10 +83,15 @@ def train_reader(
     console.print(f"exported {final}")
 
 
-def _reader(path: Path | None, dtype: str) -> Any:
+BACKEND_HELP = "torch (the weights as trained) or openvino (the int8 model `citeqa optimize` derives)"
+
+
+def _reader(path: Path | None, dtype: str, backend: str | None = None) -> Any:
     from qa.reader import Reader
 
-    return Reader(path or get_settings().reader.path, dtype=dtype)
+    settings = get_settings()
+    return Reader(path or settings.reader.path, dtype=dtype, backend=backend or settings.reader.backend,
+                  cache_dir=settings.optimized_dir)
 
 
 @eval_app.command("reader")
@@ -98,12 +103,13 @@ def eval_reader(
     reader: Annotated[Path | None, typer.Option(help="reader model folder (default: shipped)")] = None,
     dtype: str = "auto",
     threshold: Annotated[float | None, typer.Option(help="no-answer threshold for v2.0 files")] = None,
+    backend: Annotated[str | None, typer.Option(help=BACKEND_HELP + " (default: the setting)")] = None,
 ) -> None:
     """Exact match and F1 of the reader with each question's own paragraph."""
     from lab.evaluation import gold_questions, predict, score
 
     questions = gold_questions(gold_paragraph, limit)
-    model = _reader(reader, dtype)
+    model = _reader(reader, dtype, backend)
     with Progress(console=errors, transient=True) as progress:
         task = progress.add_task("reading", total=len(questions))
         predictions = predict(model, questions, lambda n: progress.update(task, completed=n))
@@ -180,6 +186,7 @@ def calibrate_reader(
     count: int = 2000, negative_ratio: float = 0.1, retrieved_negative_ratio: float = 0.0,
     answer_removed_ratio: float = 0.0, entity_swapped_ratio: float = 0.0, negated_ratio: float = 0.0,
     antonym_ratio: float = 0.0, seed: int = 13,
+    backend: Annotated[str, typer.Option(help=BACKEND_HELP + "; openvino writes calibration-openvino.json")] = "torch",
 ) -> None:
     """Fit the score calibration (Platt scaling) on held-out training examples (same negatives as training)."""
     from dataclasses import asdict
@@ -187,18 +194,19 @@ def calibrate_reader(
     from lab.calibration import fit_calibration, held_out_questions
     from lab.evaluation import predict
     from lab.negatives import NegativeMix
-    from qa.reader import CALIBRATION_FILE, Reader
+    from qa.reader import CALIBRATION_FILE, OPENVINO_CALIBRATION_FILE
 
     mix = NegativeMix(negative_ratio, retrieved_negative_ratio, answer_removed_ratio, entity_swapped_ratio,
                       negated_ratio, antonym_ratio)
     questions = held_out_questions(data, mix, seed, skip, count)
-    model = Reader(reader, dtype="fp32")
+    model = _reader(reader, "fp32", backend)
     with Progress(console=errors, transient=True) as progress:
         task = progress.add_task("reading", total=len(questions))
         predictions = predict(model, questions, lambda n: progress.update(task, completed=n))
     calibration = fit_calibration(predictions)
     record = {**asdict(calibration), "fitted_on": f"{len(questions)} held-out examples of {data.name} "
-              f"(after the first {skip}; negatives: {mix.describe()}; seed {seed})"}
-    (reader / CALIBRATION_FILE).write_text(json.dumps(record, indent=2))
+              f"(after the first {skip}; negatives: {mix.describe()}; seed {seed})", "backend": backend}
+    name = OPENVINO_CALIBRATION_FILE if backend == "openvino" else CALIBRATION_FILE
+    (reader / name).write_text(json.dumps(record, indent=2))
     console.print(f"calibration: {record}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,9 +54,14 @@ def default_article_path() -> Path:
     return packaged if packaged.exists() else DEFAULT_ARTICLE
 
 
-def build_index(settings: Settings, *, rebuilding: bool = False) -> Index:
+def build_embedder(settings: Settings) -> Embedder:
+    """The embedder on the configured backend, not yet loaded."""
+    return Embedder(settings.index.embedder_path, backend=settings.reader.backend, cache_dir=settings.optimized_dir)
+
+
+def build_index(settings: Settings, *, rebuilding: bool = False, embedder: Embedder | None = None) -> Index:
     """Load the embedder and open the index (see `open_index`)."""
-    embedder = Embedder(settings.index.embedder_path)
+    embedder = embedder or build_embedder(settings)
     embedder.warm_up()
     return open_index(settings, embedder, rebuilding=rebuilding)
 
@@ -88,7 +94,8 @@ def open_index(settings: Settings, embedder: Embedder, *, rebuilding: bool = Fal
 def build_reader(settings: Settings, path: Path | None = None) -> Reader:
     """The reader from settings (or the model folder `path`), not yet loaded."""
     config = settings.reader
-    return Reader(path or config.path, max_length=config.max_length, stride=config.stride, dtype=config.dtype)
+    return Reader(path or config.path, max_length=config.max_length, stride=config.stride, dtype=config.dtype,
+                  backend=config.backend, cache_dir=settings.optimized_dir)
 
 
 def build_answerer(settings: Settings, index: Index, reader: Reader) -> QuestionAnswerer:
@@ -99,9 +106,12 @@ def build_answerer(settings: Settings, index: Index, reader: Reader) -> Question
 
 
 def build_services(settings: Settings, reader: Reader | None = None) -> Services:
-    """Load the models and open the store, ready to answer."""
-    index = build_index(settings)
+    """Load the models and open the store, ready to answer (the reader loads while the index opens)."""
     reader = reader or build_reader(settings)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-reader") as pool:
+        loading = pool.submit(reader.warm_up)
+        index = build_index(settings)
+        loading.result()
     answerer = build_answerer(settings, index, reader)
     answerer.warm_up()
     return Services(settings, index, reader, answerer)

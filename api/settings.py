@@ -18,6 +18,7 @@ from index.chunk import MIN_CHUNK_TOKENS
 from index.retrieval import DENSE_WEIGHT, FUSION_DEPTH, LEXICAL_WEIGHT, RRF_K
 from qa.reader import DEFAULT_STRIDE, DEFAULT_WINDOW
 
+DEFAULT_BACKEND = "torch"
 FLAT = SettingsConfigDict(env_prefix="CITEQA_", env_file=None, populate_by_name=True)
 
 
@@ -75,6 +76,10 @@ class ReaderSettings(BaseSettings):
     path: Path | None = Field(default=None, validation_alias="CITEQA_READER_PATH")
     dtype: str = Field(default="auto", pattern="^(auto|bf16|fp32)$",
                        validation_alias="CITEQA_INFERENCE_DTYPE")
+    # The forward pass of the reader and the embedder alike: "torch" runs the weights as trained (with `dtype`),
+    # "openvino" the int8 models `citeqa optimize` derives from them, cached in <data dir>/optimized.
+    backend: str = Field(default=DEFAULT_BACKEND, pattern="^(torch|openvino)$",
+                         validation_alias="CITEQA_INFERENCE_BACKEND")
     max_length: int = Field(default=DEFAULT_WINDOW, ge=32, le=512,
                             validation_alias="CITEQA_READER_MAX_LENGTH")
     stride: int = Field(default=DEFAULT_STRIDE, ge=0,
@@ -147,6 +152,11 @@ class Settings(BaseModel):
             groups.setdefault(owners[0], {})[name] = value
         return cls(**{group: cls.model_fields[group].annotation(**values)  # type: ignore[misc]
                       for group, values in groups.items()})
+
+    @property
+    def optimized_dir(self) -> Path:
+        """Where the openvino backend caches the models it derives (built on first use, or `citeqa optimize`)."""
+        return self.index.data_dir / "optimized"
 
     def scratch(self, folder: Path) -> Settings:
         """The same settings over a store of its own in `folder`, without the default article."""

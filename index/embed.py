@@ -2,52 +2,85 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+BACKENDS = ("torch", "openvino")
+KIND = "embedder"
+
 
 class Embedder:
-    """Loads a local sentence-transformers model once and embeds texts in batches."""
+    """Loads a local sentence-transformers model once and embeds texts in batches.
 
-    def __init__(self, model_path: Path, batch_size: int = 32) -> None:
+    `backend` "torch" runs sentence-transformers; "openvino" runs the int8 model derived from the same
+    weights (cached in `cache_dir`, built on first load) with the same tokenisation, mean pooling and
+    normalisation, so its vectors stay within cosine 0.99 of the torch ones.
+    """
+
+    def __init__(self, model_path: Path, batch_size: int = 32, backend: str = "torch",
+                 cache_dir: Path | None = None, threads: int | None = None) -> None:
         if not Path(model_path).is_dir():
             raise FileNotFoundError(f"embedder model folder not found: {model_path}")
         if batch_size < 1:
             raise ValueError("batch_size must be positive")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if backend == "openvino" and cache_dir is None:
+            raise ValueError("the openvino backend needs a cache folder for its optimized model")
         self.model_path = Path(model_path)
         self.batch_size = batch_size
-        self._model: object | None = None
+        self.backend = backend
+        self.cache_dir = cache_dir
+        self.threads = threads
+        self._model: Any = None
+        self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
         return self.model_path.name if self.model_path.name != "model" else self.model_path.parent.name
 
     def warm_up(self) -> None:
-        if self._model is None:
-            from sentence_transformers import SentenceTransformer
+        if self._model is not None:
+            return
+        with self._lock:
+            if self._model is None:
+                self._model = self._load()
 
-            self._model = SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
+    def _load(self) -> Any:
+        if self.backend == "openvino":
+            from index.optimized import cached_model
+
+            assert self.cache_dir is not None
+            xml = cached_model(self.cache_dir, KIND, self.model_path, lambda folder: build_openvino(self.model_path,
+                                                                                                    folder))
+            return OpenVINOEncoder(self.model_path, xml, self.threads)
+        from sentence_transformers import SentenceTransformer
+
+        return SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
 
     @property
-    def model(self) -> object:
+    def model(self) -> Any:
         self.warm_up()
         return self._model
 
     @property
     def dimension(self) -> int:
-        return int(self.model.get_embedding_dimension())  # type: ignore[attr-defined]
+        return int(self.model.get_embedding_dimension())
 
     @property
-    def tokenizer(self) -> object:
-        return self.model.tokenizer  # type: ignore[attr-defined]
+    def tokenizer(self) -> Any:
+        return self.model.tokenizer
 
     def run(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """Embed texts into an (n, dim) float32 array of unit vectors."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(  # type: ignore[attr-defined]
+        vectors = self.model.encode(
             list(texts),
             batch_size=self.batch_size,
             normalize_embeddings=True,
@@ -55,3 +88,71 @@ class Embedder:
             show_progress_bar=progress,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def _sentence_config(model_path: Path) -> tuple[int, int]:
+    """(max tokens, dimension) of a Transformer + mean Pooling + Normalize sentence-transformers folder."""
+    modules = [module["type"].rsplit(".", 1)[-1] for module in json.loads((model_path / "modules.json").read_text())]
+    pooling = json.loads((model_path / "1_Pooling" / "config.json").read_text())
+    if modules != ["Transformer", "Pooling", "Normalize"] or not pooling.get("pooling_mode_mean_tokens"):
+        raise ValueError(f"the openvino backend runs mean-pooled, normalised models only; {model_path} is {modules}")
+    max_tokens = json.loads((model_path / "sentence_bert_config.json").read_text())["max_seq_length"]
+    return int(max_tokens), int(pooling["word_embedding_dimension"])
+
+
+class OpenVINOEncoder:
+    """sentence-transformers' encode() over the OpenVINO model: tokenise, run, mean-pool, normalise."""
+
+    def __init__(self, model_path: Path, xml: Path, threads: int | None = None) -> None:
+        from transformers import AutoTokenizer
+
+        from index.optimized import OpenVINOModel
+
+        self.max_tokens, self.dimension = _sentence_config(model_path)
+        self.tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+        self._model = OpenVINOModel(xml, threads)
+
+    def get_embedding_dimension(self) -> int:
+        return self.dimension
+
+    def encode(self, texts: list[str], batch_size: int, show_progress_bar: bool = False,
+               **_: object) -> np.ndarray:
+        order = np.argsort([-len(text) for text in texts], kind="stable")  # similar lengths share a batch
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for offset in range(0, len(texts), batch_size):
+            rows = order[offset : offset + batch_size]
+            vectors[rows] = self.embed([texts[row] for row in rows])
+        return vectors
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        batch = self.tokenizer(texts, padding=True, truncation="longest_first", max_length=self.max_tokens,
+                               return_tensors="np")
+        mask = batch["attention_mask"].astype(np.int64)
+        hidden = self._model.run({"input_ids": batch["input_ids"].astype(np.int64), "attention_mask": mask,
+                                  "token_type_ids": batch["token_type_ids"].astype(np.int64)})["last_hidden_state"]
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+
+
+def build_openvino(model_path: Path, folder: Path) -> None:
+    """Convert the embedder's transformer to OpenVINO and quantize it to int8 on the shipped calibration texts."""
+    import openvino
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from index.optimized import MODEL_FILE, calibration_pairs, quantize
+
+    max_tokens, _ = _sentence_config(model_path)
+    model = AutoModel.from_pretrained(str(model_path), dtype=torch.float32, attn_implementation="eager").eval()
+    example = {"input_ids": torch.ones(2, 16, dtype=torch.long), "attention_mask": torch.ones(2, 16, dtype=torch.long),
+               "token_type_ids": torch.zeros(2, 16, dtype=torch.long)}
+    inputs = [(name, [-1, -1], openvino.Type.i64) for name in example]
+    with torch.no_grad():
+        converted = openvino.convert_model(model, example_input=example, input=inputs)
+    tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+    texts = [text for pair in calibration_pairs() for text in pair]
+    samples = [{name: values.astype(np.int64) for name, values in
+                tokenizer([text], truncation=True, max_length=max_tokens, return_tensors="np").items()}
+               for text in texts]
+    openvino.save_model(quantize(converted, samples), str(folder / MODEL_FILE))

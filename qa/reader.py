@@ -13,8 +13,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from qa.runtime import BACKENDS, Forward, OpenVINOForward, TorchForward
+
 SHIPPED_MODEL = Path(__file__).resolve().parent / "reader_model"
 CALIBRATION_FILE = "calibration.json"
+# The score calibration of the int8 OpenVINO reader, when quantization moved its margins (else CALIBRATION_FILE).
+OPENVINO_CALIBRATION_FILE = "calibration-openvino.json"
 # Tokens per window and overlap between windows of a long passage; `citeqa train-reader` uses the same.
 DEFAULT_WINDOW = 256
 DEFAULT_STRIDE = 96
@@ -85,8 +89,10 @@ class Calibration:
         return 1.0 / (1.0 + math.exp(-max(min(value, 60.0), -60.0)))
 
     @classmethod
-    def load(cls, folder: Path) -> Calibration:
+    def load(cls, folder: Path, backend: str = "torch") -> Calibration:
         path = folder / CALIBRATION_FILE
+        if backend == "openvino" and (folder / OPENVINO_CALIBRATION_FILE).exists():
+            path = folder / OPENVINO_CALIBRATION_FILE
         if not path.exists():
             return cls()
         data = json.loads(path.read_text())
@@ -112,7 +118,12 @@ def pad_windows(
 
 
 class Reader:
-    """A BERT span-extraction model loaded once; thread-safe `run()`."""
+    """A BERT span-extraction model loaded once; thread-safe `run()`.
+
+    `backend` picks only the forward pass (qa/runtime.py): "torch" runs the weights as trained,
+    "openvino" the int8 model derived from them and cached in `cache_dir` (built on first load).
+    Tokenisation, windows, span decoding and calibration are this class's, whatever the backend.
+    """
 
     def __init__(
         self,
@@ -123,6 +134,8 @@ class Reader:
         batch_size: int = 16,
         dtype: str = "auto",
         threads: int | None = None,
+        backend: str = "torch",
+        cache_dir: Path | None = None,
     ) -> None:
         self.model_path = Path(model_path or SHIPPED_MODEL)
         if not (self.model_path / "config.json").exists():
@@ -133,28 +146,42 @@ class Reader:
             raise ValueError("stride must be in [0, max_length)")
         if max_answer_tokens < 1 or batch_size < 1:
             raise ValueError("max_answer_tokens and batch_size must be positive")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if backend == "openvino" and cache_dir is None:
+            raise ValueError("the openvino backend needs a cache folder for its optimized model")
         self.max_length = max_length
         self.stride = stride
         self.max_answer_tokens = max_answer_tokens
         self.batch_size = batch_size
         self.dtype = resolve_dtype(dtype)
         self.threads = threads
-        self.calibration = Calibration.load(self.model_path)
-        self._model: Any = None
+        self.backend = backend
+        self.cache_dir = cache_dir
+        self.calibration = Calibration.load(self.model_path, backend)
+        self._model: Forward | None = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
 
     def warm_up(self) -> None:
-        """Load tokenizer and weights (once)."""
+        """Load tokenizer and model (once; the openvino backend first builds its cached model if missing)."""
         if self._model is not None:
             return
-        from transformers import AutoTokenizer, BertForQuestionAnswering
+        with self._lock:
+            if self._model is not None:
+                return
+            from transformers import AutoTokenizer
 
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        self._tokenizer = AutoTokenizer.from_pretrained(str(self.model_path))
-        model = BertForQuestionAnswering.from_pretrained(str(self.model_path), dtype=torch.float32)
-        self._model = model.eval()
+            self._tokenizer = AutoTokenizer.from_pretrained(str(self.model_path))
+            self._model = self._load_forward()
+
+    def _load_forward(self) -> Forward:
+        if self.backend == "openvino":
+            from qa.optimize import optimized_reader
+
+            assert self.cache_dir is not None
+            return OpenVINOForward(optimized_reader(self.model_path, self.cache_dir), self.threads)
+        return TorchForward(self.model_path, bf16=self.dtype == torch.bfloat16, threads=self.threads)
 
     @property
     def tokenizer(self) -> Any:
@@ -191,13 +218,8 @@ class Reader:
 
     def _forward(self, input_ids: list[list[int]], token_types: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
         ids, types, mask = pad_windows(input_ids, token_types)
-        with (
-            self._lock,
-            torch.inference_mode(),
-            torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.dtype == torch.bfloat16),
-        ):
-            output = self._model(input_ids=ids, token_type_ids=types, attention_mask=mask)
-        return output.start_logits.float().numpy(), output.end_logits.float().numpy()
+        assert self._model is not None
+        return self._model(ids.numpy(), types.numpy(), mask.numpy())
 
     def run(self, question: str, passages: Sequence[Passage], top_k: int = 5) -> ReaderOutput:
         """Rank answer spans over all passages; spans found twice (overlapping chunks) are merged."""

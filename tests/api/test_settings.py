@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from api.services import build_embedder, build_reader
 from api.settings import IndexSettings, ServerSettings, Settings
 from index.chunk import MIN_CHUNK_TOKENS
 from index.retrieval import RRF_K
@@ -68,3 +69,20 @@ def test_with_changes_validates_and_leaves_the_original(tmp_path: Path) -> None:
     assert settings.pipeline.top_k == Settings().pipeline.top_k
     with pytest.raises(ValidationError):
         settings.with_changes(pipeline={"top_k": 0})
+
+
+def test_inference_backend_is_one_flat_variable_for_reader_and_embedder(monkeypatch: pytest.MonkeyPatch,
+                                                                       tmp_path: Path) -> None:
+    monkeypatch.setenv("CITEQA_INFERENCE_BACKEND", "openvino")
+    monkeypatch.setenv("CITEQA_DATA_DIR", str(tmp_path))
+    settings = Settings()
+    assert settings.reader.backend == "openvino"
+    assert settings.optimized_dir == tmp_path / "optimized"
+    reader, embedder = build_reader(settings), build_embedder(settings)  # built, not loaded: nothing optimized yet
+    assert (reader.backend, embedder.backend) == ("openvino", "openvino")
+    assert reader.cache_dir == embedder.cache_dir == settings.optimized_dir
+    monkeypatch.setenv("CITEQA_INFERENCE_BACKEND", "onnx")
+    with pytest.raises(ValidationError):
+        Settings()
+    with pytest.raises(ValueError, match="cache folder"):
+        Reader(backend="openvino")

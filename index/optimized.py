@@ -1,0 +1,137 @@
+"""The cache of optimized (OpenVINO int8) models: keyed by weights sha256 and tool versions, built atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# Bump when the conversion or quantization recipe changes: every cached model is then rebuilt.
+RECIPE = "ov-int8-2"
+MODEL_FILE = "model.xml"
+META_FILE = "meta.json"
+CALIBRATION_SET = Path(__file__).resolve().parent / "calibration_data" / "squad-v1.1-train-calibration-64.json"
+_build_lock = threading.Lock()
+
+
+def tool_versions() -> dict[str, str]:
+    """The versions that change what a conversion produces."""
+    import nncf
+    import openvino
+
+    return {"openvino": openvino.__version__, "nncf": nncf.__version__, "recipe": RECIPE}
+
+
+def weights_digest(folder: Path) -> str:
+    """sha256 over the weights and config of a model folder (names included, sorted)."""
+    digest = hashlib.sha256()
+    files = sorted(p for pattern in ("*.safetensors", "*.bin", "config.json") for p in folder.glob(pattern))
+    if not files:
+        raise FileNotFoundError(f"no model weights in {folder}")
+    for path in files:
+        digest.update(path.name.encode() + b"\0")
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def cache_key(folder: Path) -> str:
+    """The weights' digest and the tool versions, hashed together (what names a cache entry)."""
+    payload = json.dumps({"weights": weights_digest(folder), **tool_versions(),
+                          "calibration": hashlib.sha256(CALIBRATION_SET.read_bytes()).hexdigest()}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def cached_model(cache_root: Path, kind: str, source: Path, build: Callable[[Path], None]) -> Path:
+    """The cached model.xml for `source`, built by `build(folder)` into a staging folder and renamed into place.
+
+    A stale entry (same kind and source, other key) is removed once the new one is in place.
+    """
+    key = cache_key(source)
+    final = cache_root / f"{kind}-{key}"
+    if (final / META_FILE).exists():
+        return final / MODEL_FILE
+    with _build_lock:  # one build per process; another process building the same key loses the rename
+        if (final / META_FILE).exists():
+            return final / MODEL_FILE
+        cache_root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".staging-{kind}-", dir=cache_root))
+        try:
+            log.info("optimizing the %s from %s (cache key %s): once per weights", kind, source, key)
+            build(staging)
+            meta = {"kind": kind, "source": str(source.resolve()), "key": key, **tool_versions()}
+            (staging / META_FILE).write_text(json.dumps(meta, indent=2))
+            try:
+                os.rename(staging, final)
+            except OSError:
+                if not (final / META_FILE).exists():
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        for entry in stale_entries(cache_root, kind, source, keep=final):
+            shutil.rmtree(entry, ignore_errors=True)
+    return final / MODEL_FILE
+
+
+def stale_entries(cache_root: Path, kind: str, source: Path, keep: Path) -> list[Path]:
+    """Entries of this kind built from the same source folder under another key."""
+    stale = []
+    for entry in cache_root.glob(f"{kind}-*"):
+        try:
+            meta = json.loads((entry / META_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        if entry != keep and meta.get("source") == str(source.resolve()):
+            stale.append(entry)
+    return stale
+
+
+def calibration_pairs() -> list[tuple[str, str]]:
+    """(question, paragraph) pairs of the shipped quantization calibration set (SQuAD v1.1 train)."""
+    data = json.loads(CALIBRATION_SET.read_text(encoding="utf-8"))["data"]
+    return [(qa["question"], paragraph["context"])
+            for article in data for paragraph in article["paragraphs"] for qa in paragraph["qas"]]
+
+
+class OpenVINOModel:
+    """A model compiled for this CPU (latency hint); `run` is thread-safe (one inference at a time)."""
+
+    def __init__(self, xml: Path, threads: int | None = None) -> None:
+        import openvino
+
+        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        self._compiled = openvino.Core().compile_model(str(xml), "CPU", config)
+        self._request = self._compiled.create_infer_request()
+        self._lock = threading.Lock()
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        with self._lock:
+            results = self._request.infer(inputs)
+            return {name: np.array(value) for output, value in results.items() for name in output.get_names()}
+
+
+def quantize(model: Any, samples: Iterable[dict[str, np.ndarray]], keep_float: Sequence[str] = ()) -> Any:
+    """nncf post-training int8 quantization of an OpenVINO transformer model on these inputs.
+
+    `keep_float`: regular expressions of operation names left in floating point.
+    """
+    import nncf
+
+    items = list(samples)
+    ignored = nncf.IgnoredScope(patterns=list(keep_float), validate=False) if keep_float else None
+    return nncf.quantize(model, nncf.Dataset(items), model_type=nncf.ModelType.TRANSFORMER, subset_size=len(items),
+                         **({"ignored_scope": ignored} if ignored else {}))

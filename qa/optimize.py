@@ -1,0 +1,45 @@
+"""Derive the reader's OpenVINO int8 model from its weights (converted, quantized, cached by weights digest)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from index.optimized import MODEL_FILE, cached_model, calibration_pairs, quantize
+
+KIND = "reader"
+# Quantization windows: the reader's own window and stride, so ranges are set on inputs laid out as served.
+WINDOW, STRIDE = 256, 96
+# The span head stays in floating point: start/end logits a few hundredths apart decide a span's boundaries.
+KEEP_FLOAT: tuple[str, ...] = (r".*qa_outputs.*",)
+
+
+def optimized_reader(model_path: Path, cache_root: Path) -> Path:
+    """model.xml of the int8 reader for `model_path`, built on first use (about a minute on 2 cores)."""
+    return cached_model(cache_root, KIND, model_path, lambda folder: build_reader(model_path, folder))
+
+
+def build_reader(model_path: Path, folder: Path, keep_float: tuple[str, ...] = KEEP_FLOAT) -> None:
+    """Convert the torch reader to OpenVINO (dynamic batch and length) and quantize it to int8."""
+    import openvino
+    import torch
+    from transformers import AutoTokenizer, BertForQuestionAnswering
+
+    from qa.reader import pad_windows
+
+    model = BertForQuestionAnswering.from_pretrained(str(model_path), dtype=torch.float32,
+                                                     attn_implementation="eager").eval()
+    example = {"input_ids": torch.ones(2, 64, dtype=torch.long), "attention_mask": torch.ones(2, 64, dtype=torch.long),
+               "token_type_ids": torch.zeros(2, 64, dtype=torch.long)}
+    inputs = [(name, [-1, -1], openvino.Type.i64) for name in example]
+    with torch.no_grad():
+        converted = openvino.convert_model(model, example_input=example, input=inputs)
+    tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+    samples = []
+    for question, context in calibration_pairs():
+        encoding = tokenizer(question, context, truncation="only_second", max_length=WINDOW, stride=STRIDE,
+                             return_overflowing_tokens=True)
+        for ids, types in zip(encoding["input_ids"], encoding["token_type_ids"], strict=True):
+            batch_ids, batch_types, batch_mask = pad_windows([ids], [types])
+            samples.append({"input_ids": batch_ids.numpy(), "attention_mask": batch_mask.numpy(),
+                            "token_type_ids": batch_types.numpy()})
+    openvino.save_model(quantize(converted, samples, keep_float), str(folder / MODEL_FILE))

@@ -1,0 +1,84 @@
+"""The openvino backend: same top spans as torch on the default article, cosine-close embeddings, a keyed cache."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from api.services import build_embedder, build_reader
+from api.settings import Settings
+from index.chunk import Chunker, paragraph_spans, tokenizer_counter
+from index.embed import Embedder
+from index.optimized import META_FILE, cache_key
+from qa.optimize import optimized_reader
+from qa.reader import SHIPPED_MODEL, Passage, Reader
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+pytestmark = pytest.mark.slow  # each optimized model takes about a minute to build on 2 cores
+
+
+@pytest.fixture(scope="module")
+def openvino_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings().scratch(tmp_path_factory.mktemp("data")).with_changes(reader={"backend": "openvino"})
+
+
+@pytest.fixture(scope="module")
+def openvino_reader(openvino_settings: Settings) -> Reader:
+    model = build_reader(openvino_settings)
+    model.warm_up()
+    return model
+
+
+def test_openvino_reader_gives_torch_top_span_on_the_default_article(
+    reader: Reader, openvino_reader: Reader, article_text: str
+) -> None:
+    """Same span on most seed questions; where int8 moves a boundary ("head of" for "the head of") the spans
+    still overlap, and every answer/no-answer decision at the threshold is the same."""
+    passages = [Passage("article", span.start, span.text_of(article_text)) for span in paragraph_spans(article_text)]
+    questions = [json.loads(line)["question"] for line in (FIXTURES / "seed-dev.jsonl").read_text().splitlines()]
+    threshold = Settings().pipeline.no_answer_threshold
+    same = 0
+    for question in questions:
+        expected = reader.run(question, passages, top_k=1).spans[0]
+        found = openvino_reader.run(question, passages, top_k=1).spans[0]
+        same += (found.start, found.end) == (expected.start, expected.end)
+        assert found.start < expected.end and expected.start < found.end, question
+        assert (found.score >= threshold) == (expected.score >= threshold), question
+    assert same >= 7, f"{same} of {len(questions)} top spans are the torch ones"
+
+
+def test_openvino_embedder_is_cosine_close_to_torch(embedder: Embedder, openvino_settings: Settings,
+                                                    article_text: str) -> None:
+    candidate = build_embedder(openvino_settings)
+    chunks = Chunker(tokenizer_counter(embedder.tokenizer), 160).run(article_text)[1]
+    texts = [chunk.text for chunk in chunks] + ["Who is Yevgeny Prigozhin?"]
+    cosine = np.sum(embedder.run(texts) * candidate.run(texts), axis=1)
+    assert cosine.min() >= 0.99
+    assert candidate.dimension == embedder.dimension
+
+
+def test_the_cache_is_reused_for_the_same_weights_and_rebuilt_when_they_change(
+    openvino_reader: Reader, openvino_settings: Settings, tmp_path: Path
+) -> None:
+    cache = openvino_settings.optimized_dir
+    built = optimized_reader(SHIPPED_MODEL, cache)
+    assert (built.parent / META_FILE).exists() and built.parent.name == f"reader-{cache_key(SHIPPED_MODEL)}"
+    copy = tmp_path / "reader"
+    shutil.copytree(SHIPPED_MODEL, copy)
+    assert optimized_reader(copy, cache) == built  # same weights elsewhere: the same entry, nothing built
+
+    weights = load_file(str(copy / "model.safetensors"))
+    name = next(key for key in weights if key.startswith("qa_outputs.bias"))
+    weights[name] = weights[name] + np.ones_like(weights[name])  # both logits up by 1: same spans
+    save_file(weights, str(copy / "model.safetensors"), metadata={"format": "pt"})
+    rebuilt = optimized_reader(copy, cache)
+    assert rebuilt != built and rebuilt.exists() and built.exists()
+    changed = Reader(copy, backend="openvino", cache_dir=cache)
+    question, passage = "Who is the lighthouse keeper?", [Passage("d", 0, "The keeper is named Ambrose Quill.")]
+    assert changed.run(question, passage).spans[0].text == openvino_reader.run(question, passage).spans[0].text
+    assert not list(cache.glob(".staging-*"))
