@@ -105,9 +105,27 @@ def build_answerer(settings: Settings, index: Index, reader: Reader) -> Question
                             rank_penalty=config.rank_penalty, early_exit_score=config.early_exit_score)
 
 
+def _import_model_libraries(backend: str) -> None:
+    """Resolve the model libraries' lazy names in this thread, before the two loaders run in parallel.
+
+    transformers resolves `from transformers import X` lazily, and two threads doing so at once can fail
+    ("cannot import name 'AutoModel'"): seen when the OpenVINO reader and embedder were built together.
+    """
+    import transformers
+
+    for name in ("AutoModel", "AutoTokenizer", "BertForQuestionAnswering"):
+        getattr(transformers, name)
+    if backend == "openvino":
+        import nncf  # noqa: F401
+        import openvino  # noqa: F401
+    else:
+        import sentence_transformers  # noqa: F401
+
+
 def build_services(settings: Settings, reader: Reader | None = None) -> Services:
     """Load the models and open the store, ready to answer (the reader loads while the index opens)."""
     reader = reader or build_reader(settings)
+    _import_model_libraries(settings.reader.backend)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-reader") as pool:
         loading = pool.submit(reader.warm_up)
         index = build_index(settings)
