@@ -87,11 +87,12 @@ BACKEND_HELP = "torch (the weights as trained) or openvino (the int8 model `cite
 
 
 def _reader(path: Path | None, dtype: str, backend: str | None = None) -> Any:
-    from qa.reader import Reader
+    """The reader as the service builds it (window, stride, cache), with this model folder, dtype and backend."""
+    from api.services import build_reader
 
     settings = get_settings()
-    return Reader(path or settings.reader.path, dtype=dtype, backend=backend or settings.reader.backend,
-                  cache_dir=settings.optimized_dir)
+    changes = {"dtype": dtype, "backend": backend or settings.reader.backend}
+    return build_reader(settings.with_changes(reader=changes), path)
 
 
 @eval_app.command("reader")

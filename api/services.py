@@ -116,7 +116,6 @@ def _import_model_libraries(backend: str) -> None:
     for name in ("AutoModel", "AutoTokenizer", "BertForQuestionAnswering"):
         getattr(transformers, name)
     if backend == "openvino":
-        import nncf  # noqa: F401
         import openvino  # noqa: F401
     else:
         import sentence_transformers  # noqa: F401

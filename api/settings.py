@@ -7,6 +7,7 @@ prefix, so the variable names stay flat (CITEQA_DATA_DIR, CITEQA_TOP_K, ...).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -162,7 +163,7 @@ class Settings(BaseModel):
         """The same settings over a store of its own in `folder`, without the default article."""
         return self.with_changes(index={"data_dir": folder, "ingest_default_corpus": False})
 
-    def with_changes(self, **groups: dict[str, object]) -> Settings:
+    def with_changes(self, **groups: Mapping[str, object]) -> Settings:
         """A copy with some fields of some groups changed, validated: `with_changes(index={"data_dir": p})`."""
         updated = {}
         for group, changes in groups.items():

@@ -141,15 +141,11 @@ def build_openvino(model_path: Path, folder: Path) -> None:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from index.optimized import MODEL_FILE, calibration_pairs, quantize
+    from index.optimized import MODEL_FILE, calibration_pairs, convert, quantize
 
     max_tokens, _ = _sentence_config(model_path)
     model = AutoModel.from_pretrained(str(model_path), dtype=torch.float32, attn_implementation="eager").eval()
-    example = {"input_ids": torch.ones(2, 16, dtype=torch.long), "attention_mask": torch.ones(2, 16, dtype=torch.long),
-               "token_type_ids": torch.zeros(2, 16, dtype=torch.long)}
-    inputs = [(name, [-1, -1], openvino.Type.i64) for name in example]
-    with torch.no_grad():
-        converted = openvino.convert_model(model, example_input=example, input=inputs)
+    converted = convert(model, example_length=16)
     tokenizer = AutoTokenizer.from_pretrained(str(model_path))
     texts = [text for pair in calibration_pairs() for text in pair]
     samples = [{name: values.astype(np.int64) for name, values in

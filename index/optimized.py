@@ -26,11 +26,11 @@ _build_lock = threading.Lock()
 
 
 def tool_versions() -> dict[str, str]:
-    """The versions that change what a conversion produces."""
-    import nncf
-    import openvino
+    """The versions that change what a conversion produces (read from the installed metadata: importing nncf
+    takes seconds, and a start that finds its models cached never needs it)."""
+    from importlib.metadata import version
 
-    return {"openvino": openvino.__version__, "nncf": nncf.__version__, "recipe": RECIPE}
+    return {"openvino": version("openvino"), "nncf": version("nncf"), "recipe": RECIPE}
 
 
 def weights_digest(folder: Path) -> str:
@@ -122,6 +122,19 @@ class OpenVINOModel:
         with self._lock:
             results = self._request.infer(inputs)
             return {name: np.array(value) for output, value in results.items() for name in output.get_names()}
+
+
+def convert(model: Any, example_length: int) -> Any:
+    """A torch transformer as an OpenVINO model taking int64 ids, mask and token types of any batch and length."""
+    import openvino
+    import torch
+
+    example = {"input_ids": torch.ones(2, example_length, dtype=torch.long),
+               "attention_mask": torch.ones(2, example_length, dtype=torch.long),
+               "token_type_ids": torch.zeros(2, example_length, dtype=torch.long)}
+    inputs = [(name, [-1, -1], openvino.Type.i64) for name in example]
+    with torch.no_grad():
+        return openvino.convert_model(model, example_input=example, input=inputs)
 
 
 def quantize(model: Any, samples: Iterable[dict[str, np.ndarray]], keep_float: Sequence[str] = ()) -> Any:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from index.optimized import MODEL_FILE, cached_model, calibration_pairs, quantize
+from index.optimized import MODEL_FILE, cached_model, calibration_pairs, convert, quantize
 
 KIND = "reader"
-# Quantization windows: the reader's own window and stride, so ranges are set on inputs laid out as served.
-WINDOW, STRIDE = 256, 96
 # The span head stays in floating point: start/end logits a few hundredths apart decide a span's boundaries.
 KEEP_FLOAT: tuple[str, ...] = (r".*qa_outputs.*",)
 
@@ -24,20 +22,17 @@ def build_reader(model_path: Path, folder: Path, keep_float: tuple[str, ...] = K
     import torch
     from transformers import AutoTokenizer, BertForQuestionAnswering
 
-    from qa.reader import pad_windows
+    # Calibrated on windows laid out as the reader serves them (its default window and stride).
+    from qa.reader import DEFAULT_STRIDE, DEFAULT_WINDOW, pad_windows
 
     model = BertForQuestionAnswering.from_pretrained(str(model_path), dtype=torch.float32,
                                                      attn_implementation="eager").eval()
-    example = {"input_ids": torch.ones(2, 64, dtype=torch.long), "attention_mask": torch.ones(2, 64, dtype=torch.long),
-               "token_type_ids": torch.zeros(2, 64, dtype=torch.long)}
-    inputs = [(name, [-1, -1], openvino.Type.i64) for name in example]
-    with torch.no_grad():
-        converted = openvino.convert_model(model, example_input=example, input=inputs)
+    converted = convert(model, example_length=64)
     tokenizer = AutoTokenizer.from_pretrained(str(model_path))
     samples = []
     for question, context in calibration_pairs():
-        encoding = tokenizer(question, context, truncation="only_second", max_length=WINDOW, stride=STRIDE,
-                             return_overflowing_tokens=True)
+        encoding = tokenizer(question, context, truncation="only_second", max_length=DEFAULT_WINDOW,
+                             stride=DEFAULT_STRIDE, return_overflowing_tokens=True)
         for ids, types in zip(encoding["input_ids"], encoding["token_type_ids"], strict=True):
             batch_ids, batch_types, batch_mask = pad_windows([ids], [types])
             samples.append({"input_ids": batch_ids.numpy(), "attention_mask": batch_mask.numpy(),

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from qa.runtime import BACKENDS, Forward, OpenVINOForward, TorchForward
+from index.embed import BACKENDS
+from qa.runtime import Forward, OpenVINOForward, TorchForward
 
 SHIPPED_MODEL = Path(__file__).resolve().parent / "reader_model"
 CALIBRATION_FILE = "calibration.json"

@@ -8,8 +8,6 @@ from typing import Protocol
 
 import numpy as np
 
-BACKENDS = ("torch", "openvino")
-
 
 class Forward(Protocol):
     """(start logits, end logits), each (windows, width) float32, of a padded batch of windows."""
