@@ -196,16 +196,14 @@ def optimize(
     import time
 
     from index.embed import KIND as EMBEDDER
-    from index.embed import build_openvino
-    from index.optimized import cached_model
+    from index.embed import optimized_embedder
     from qa.optimize import optimized_reader
     from qa.reader import SHIPPED_MODEL
 
     settings = get_settings()
     for kind, build in (
         ("reader", lambda: optimized_reader(reader or settings.reader.path or SHIPPED_MODEL, settings.optimized_dir)),
-        (EMBEDDER, lambda: cached_model(settings.optimized_dir, EMBEDDER, settings.index.embedder_path,
-                                        lambda folder: build_openvino(settings.index.embedder_path, folder))),
+        (EMBEDDER, lambda: optimized_embedder(settings.index.embedder_path, settings.optimized_dir)),
     ):
         started = time.perf_counter()
         xml = build()

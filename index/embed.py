@@ -53,12 +53,8 @@ class Embedder:
 
     def _load(self) -> Any:
         if self.backend == "openvino":
-            from index.optimized import cached_model
-
             assert self.cache_dir is not None
-            xml = cached_model(self.cache_dir, KIND, self.model_path, lambda folder: build_openvino(self.model_path,
-                                                                                                    folder))
-            return OpenVINOEncoder(self.model_path, xml, self.threads)
+            return OpenVINOEncoder(self.model_path, optimized_embedder(self.model_path, self.cache_dir), self.threads)
         from sentence_transformers import SentenceTransformer
 
         return SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
@@ -88,6 +84,13 @@ class Embedder:
             show_progress_bar=progress,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def optimized_embedder(model_path: Path, cache_root: Path) -> Path:
+    """model.xml of the int8 embedder for `model_path`, built on first use."""
+    from index.optimized import cached_model
+
+    return cached_model(cache_root, KIND, model_path, lambda folder: build_openvino(model_path, folder))
 
 
 def _sentence_config(model_path: Path) -> tuple[int, int]:
