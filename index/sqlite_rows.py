@@ -32,7 +32,10 @@ CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id);
 SUMMARY_COLUMNS = "id, title, metadata, length(text), chunk_count, sentence_count, added_at"
 
 
-def stored_chunk(connection: sqlite3.Connection, row: tuple[Any, ...], context_chars: int) -> StoredChunk:
+def stored_chunk(connection: sqlite3.Connection, row: tuple[Any, ...], context_chars: int,
+                 documents: dict[str, tuple[str, list[Span]]]) -> StoredChunk:
+    """The chunk of a `chunks` row; `documents` keeps each document's text and sentences read for widening,
+    so hits from one document read it once."""
     chunk_id, document_id, start, end, text, first, last = row
     if not context_chars:
         spans = connection.execute(
@@ -40,9 +43,12 @@ def stored_chunk(connection: sqlite3.Connection, row: tuple[Any, ...], context_c
             (document_id, first, last)).fetchall()
         return StoredChunk(chunk_id, document_id, start, end, text, start, text,
                            tuple(Span(s, e) for s, e in spans))
-    document_text = connection.execute("SELECT text FROM documents WHERE id = ?", (document_id,)).fetchone()[0]
-    sentences = [Span(s, e) for s, e in connection.execute(
-        "SELECT start, end FROM sentences WHERE document_id = ? ORDER BY idx", (document_id,))]
+    if document_id not in documents:
+        documents[document_id] = (
+            connection.execute("SELECT text FROM documents WHERE id = ?", (document_id,)).fetchone()[0],
+            [Span(s, e) for s, e in connection.execute(
+                "SELECT start, end FROM sentences WHERE document_id = ? ORDER BY idx", (document_id,))])
+    document_text, sentences = documents[document_id]
     context_start, context_end = widen(document_text, sentences, start, end, context_chars)
     inside = tuple(s for s in sentences if s.start >= context_start and s.end <= context_end)
     return StoredChunk(chunk_id, document_id, start, end, text, context_start,

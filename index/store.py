@@ -22,6 +22,7 @@ from index.base import (
     StoreMismatchError,
     UnknownDocumentError,
 )
+from index.chunk import Span
 from index.derived import DerivedFolders, DerivedIndexes
 from index.documents import Document
 
@@ -247,4 +248,5 @@ class SqliteStore:
             rows = connection.execute(
                 "SELECT id, document_id, start, end, text, first_sentence, last_sentence FROM chunks "
                 f"WHERE id IN ({marks})", [int(i) for i in chunk_ids]).fetchall()
-            return {row[0]: sql.stored_chunk(connection, row, context_chars) for row in rows}
+            documents: dict[str, tuple[str, list[Span]]] = {}
+            return {row[0]: sql.stored_chunk(connection, row, context_chars, documents) for row in rows}
