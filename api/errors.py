@@ -69,8 +69,9 @@ ERROR_STATUSES: dict[int, str] = {
     429: "Over `CITEQA_RATE_LIMIT_PER_MINUTE` for this client (`rate_limited`); `Retry-After` says when to "
          "try again.",
     500: "An unexpected error, logged by the server (`internal_error`).",
-    503: "Models still loading (`not_ready`), too many questions waiting (`overloaded`), or documents changing "
-         "under the question (`documents_changing`); `Retry-After` says when to try again where known.",
+    503: "Models still loading (`not_ready`), loading failed (`load_failed`: restart the server), too many "
+         "questions waiting (`overloaded`), or the server at `CITEQA_LIMIT_CONCURRENCY` connections and "
+         "requests in progress (`overloaded`); `Retry-After` says when to try again, except after `load_failed`.",
 }
 
 
