@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api.schemas import ErrorBody
 from index.documents import DocumentError
@@ -84,6 +85,20 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 V1_ERRORS = error_responses(401, 429, 500, 503)
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path.
+
+    Starlette's 405 names only the methods of the first route whose path matched, so for
+    /v1/documents (GET and POST, two routes) it said `Allow: POST`.
+    """
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route_methods
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     """Register handlers so nothing escapes as an HTML page or a bare 500."""
 
@@ -113,12 +128,15 @@ def install(app: FastAPI) -> None:
         return error_response(404, "unknown_document", str(error))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         if error.status_code == 400 and error.detail == FASTAPI_UNPARSABLE_BODY:  # same code as /v1/documents
             return error_response(400, "malformed_json",
                                   "the request body could not be read as JSON: not UTF-8, or nested too deeply")
         code = STATUS_CODES.get(error.status_code, "error")
-        return error_response(error.status_code, code, str(error.detail), getattr(error, "headers", None))
+        headers = getattr(error, "headers", None)
+        if error.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+        return error_response(error.status_code, code, str(error.detail), headers)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, error: Exception) -> JSONResponse:
