@@ -107,19 +107,41 @@ def integrity(data_dir: Path) -> str:
         return str(connection.execute("PRAGMA integrity_check").fetchone()[0])
 
 
-def timed_write(client: httpx.Client, data_dir: Path, body: dict[str, Any], version: int) -> tuple[float, float]:
-    """One write, watching for its staging folder (the commit window's start): (seconds to it, to the 201)."""
-    staging = data_dir / "indexes" / f"v{version + 1}.tmp"
-    final = data_dir / "indexes" / f"v{version + 1}"
+class WriteLockProbe:
+    """Tells whether the server holds the store's write transaction: from BEGIN IMMEDIATE, after the
+    embedding, through the derived indexes' rebuild and save, to COMMIT. That is the commit window.
+
+    It asks by trying BEGIN IMMEDIATE itself without waiting (and rolling back at once when it gets it),
+    so a server write starting in that instant waits a few milliseconds for it.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        # Used by the watcher thread and the main one in turn, never at once.
+        self.connection = sqlite3.connect(data_dir / "store.sqlite3", timeout=0, isolation_level=None,
+                                          check_same_thread=False)
+
+    def locked(self) -> bool:
+        try:
+            self.connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:  # "database is locked": a writer is inside its transaction
+            return True
+        self.connection.execute("ROLLBACK")
+        return False
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def timed_write(client: httpx.Client, probe: WriteLockProbe, body: dict[str, Any]) -> tuple[float, float, float]:
+    """One acknowledged write: seconds from the request to its commit window opening, to it closing, to the 201."""
     seen: list[float] = []
     done = threading.Event()
 
     def watch() -> None:
         while not done.is_set():
-            if staging.exists() or final.exists():
+            if probe.locked():
                 seen.append(time.perf_counter())
-                return
-            time.sleep(0.0005)
+            time.sleep(0.002)
 
     watcher = threading.Thread(target=watch)
     started = time.perf_counter()
@@ -129,14 +151,16 @@ def timed_write(client: httpx.Client, data_dir: Path, body: dict[str, Any], vers
     done.set()
     watcher.join()
     response.raise_for_status()
-    return (seen[0] if seen else finished) - started, finished - started
+    opened, closed = (seen[0], seen[-1]) if seen else (finished, finished)
+    return opened - started, closed - started, finished - started
 
 
 def crash_cycles(cycles: int, sentences: int, rng: random.Random) -> dict[str, Any]:
     acknowledged: dict[str, int] = {}  # document id -> text version the server acknowledged
     counts: Counter[str] = Counter()
     lost, corrupt, integrity_failures, restarts = 0, 0, 0, []
-    stage_times: list[float] = []
+    window_opens: list[float] = []
+    windows: list[float] = []
     write_times: list[float] = []
     next_id = 0
     with tempfile.TemporaryDirectory() as folder:
@@ -150,13 +174,15 @@ def crash_cycles(cycles: int, sentences: int, rng: random.Random) -> dict[str, A
                     lost_now, corrupt_now = check_documents(client, data_dir, acknowledged, sentences)
                     lost += lost_now
                     corrupt += corrupt_now
-                for _ in range(2):  # acknowledged writes, timed: when the commit window opens, when they end
+                probe = WriteLockProbe(data_dir)
+                for _ in range(2):  # acknowledged writes, timed: when the commit window opens and closes
                     document_id = f"doc-{next_id}"
                     next_id += 1
                     body = {"id": document_id, "text": document_text(document_id, 0, sentences)}
-                    stage, total = timed_write(client, data_dir, body, stored_version(data_dir))
+                    opened, closed, total = timed_write(client, probe, body)
                     acknowledged[document_id] = 0
-                    stage_times.append(stage)
+                    window_opens.append(opened)
+                    windows.append(closed - opened)
                     write_times.append(total)
                 kind = "replace" if cycle % 2 else "ingest"
                 phase = "commit" if (cycle // 2) % 2 else "embedding"
@@ -166,12 +192,6 @@ def crash_cycles(cycles: int, sentences: int, rng: random.Random) -> dict[str, A
                 else:
                     target, version = f"doc-{next_id}", 0
                     next_id += 1
-                # The last write's timing: the commit window (from BEGIN after the embedding to COMMIT) is
-                # short, and writes slow down as the store grows, so older ones would aim past it.
-                stage, total = stage_times[-1], write_times[-1]
-                window = max(total - stage, 0.01)
-                delay = (rng.uniform(0.05, 0.9) * stage if phase == "embedding"
-                         else rng.uniform(stage - window, total))
                 body = {"id": target, "text": document_text(target, version, sentences)}
                 result: dict[str, int] = {}
 
@@ -182,14 +202,19 @@ def crash_cycles(cycles: int, sentences: int, rng: random.Random) -> dict[str, A
                 before = stored_version(data_dir)
                 writer = threading.Thread(target=write)
                 writer.start()
-                time.sleep(delay)
+                if phase == "embedding":  # somewhere before the window opened last time
+                    time.sleep(rng.uniform(0.05, 0.9) * window_opens[-1])
+                else:  # wait for the window, then somewhere inside it (as long as it lasted last time)
+                    while writer.is_alive() and not probe.locked():
+                        time.sleep(0.001)
+                    time.sleep(rng.uniform(0.0, 0.9) * windows[-1])
+                in_window = probe.locked()  # looked at just before the kill
                 server.kill()
                 writer.join()
+                probe.close()
             after = stored_version(data_dir)
-            staged = (data_dir / "indexes" / f"v{before + 1}.tmp").exists() or \
-                (data_dir / "indexes" / f"v{before + 1}").exists()
             landed = ("acknowledged" if result.get("status") == 201 else "committed, not acknowledged"
-                      if after > before else "in the commit window" if staged else "before the commit window")
+                      if after > before else "in the commit window" if in_window else "while embedding")
             counts[f"{kind}: {landed}"] += 1
             if result.get("status") == 201 or after > before:
                 acknowledged[target] = version  # committed: the new text is now the one to find
@@ -205,7 +230,8 @@ def crash_cycles(cycles: int, sentences: int, rng: random.Random) -> dict[str, A
             "acknowledged_documents": len(acknowledged), "lost": lost, "corrupt": corrupt,
             "integrity_check_failures": integrity_failures,
             "write_median_ms": round(1000 * statistics.median(write_times), 1),
-            "commit_window_opens_median_ms": round(1000 * statistics.median(stage_times), 1),
+            "commit_window_opens_median_ms": round(1000 * statistics.median(window_opens), 1),
+            "commit_window_median_ms": round(1000 * statistics.median(windows), 1),
             "restart_to_ready_median_s": round(statistics.median(restarts), 2)}
 
 
