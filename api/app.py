@@ -7,6 +7,7 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
@@ -16,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import errors
 from api.admission import RateLimiter
 from api.answering import AnswerWorkers
-from api.dependencies import ReaderAccess, rate_limit_key
+from api.dependencies import ReaderAccess, rate_limit_key, require_reader
 from api.errors import ApiError, error_response
 from api.metrics import Metrics
 from api.metrics import install as install_metrics
@@ -27,6 +28,7 @@ from api.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 JSON_ROUTES = {"/v1/ask", "/v1/chat", "/v1/chat/completions"}
+TOKEN_PATHS = {"/openapi.json", "/metrics"}  # besides every /v1 path
 # An oversized body is read and thrown away up to this much (or 4 times the limit) before the 413.
 DRAIN_BYTES = 32 * 1024 * 1024
 CONTENT_SECURITY_POLICY = (
@@ -112,6 +114,22 @@ class _TooLarge(Exception):
     pass
 
 
+def with_limits(spec: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The OpenAPI document with the limits this server checks per request, which are settings and so
+    cannot be written on the models: a client (or a generated test) then knows what will be refused."""
+    server = settings.server
+    schemas = spec["components"]["schemas"]
+    # Blank questions are refused (`empty_question`): at least one character that is not white space.
+    schemas["AskRequest"]["properties"]["question"].update(
+        minLength=1, maxLength=server.max_question_chars, pattern=r"\S")
+    schemas["ChatMessage"]["properties"]["content"]["maxLength"] = max(server.max_question_chars,
+                                                                      server.max_message_chars)
+    for request in ("ChatRequest", "CompletionRequest"):
+        schemas[request]["properties"]["messages"]["maxItems"] = server.max_chat_messages
+    schemas["CompletionMessage"]["properties"]["role"]["enum"] = ["system", "developer", "user", "assistant"]
+    return spec
+
+
 def _load_in_background(app: FastAPI, settings: Settings) -> threading.Thread:
     def load() -> None:
         try:
@@ -154,8 +172,29 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     per_minute = settings.server.rate_limit_per_minute
     app.state.rate_limiter = RateLimiter(per_minute) if per_minute else None
 
-    # Added first, so innermost: the metrics and security-header middlewares (added later, so around it) count
-    # a 429 and give it their headers.
+    # Middlewares added first are innermost. Outside in: the body limit, security headers, metrics, the rate
+    # limit, the API token, then the media type: so a 401, 415 or 429 is counted and gets the headers, and a
+    # client without the token learns nothing about a route (not even that its body is malformed) but 401.
+    @app.middleware("http")
+    async def json_only(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if request.method == "POST" and request.url.path in JSON_ROUTES:
+            media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if media_type != "application/json":
+                return error_response(415, "unsupported_media_type",
+                                      f"send the body as application/json (got {media_type or 'no content type'})")
+        return await call_next(request)
+
+    @app.middleware("http")
+    async def require_token(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        # Route dependencies check it too, but only after FastAPI has read and parsed the body.
+        path = request.url.path
+        if path.startswith("/v1/") or path in TOKEN_PATHS:
+            try:
+                require_reader(request, settings)
+            except ApiError as error:  # raised in a middleware, so no exception handler would see it
+                return error_response(error.status, error.code, error.message, error.headers)
+        return await call_next(request)
+
     @app.middleware("http")
     async def rate_limit(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         limiter: RateLimiter | None = request.app.state.rate_limiter
@@ -180,18 +219,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         return response
 
-    @app.middleware("http")
-    async def json_only(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if request.method == "POST" and request.url.path in JSON_ROUTES:
-            media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if media_type != "application/json":
-                return error_response(415, "unsupported_media_type",
-                                      f"send the body as application/json (got {media_type or 'no content type'})")
-        return await call_next(request)
-
     @app.get("/openapi.json", include_in_schema=False, dependencies=[ReaderAccess])
     async def openapi() -> JSONResponse:
-        return JSONResponse(app.openapi())
+        return JSONResponse(with_limits(app.openapi(), settings))
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:

@@ -50,15 +50,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     import uvicorn
 
     from api.app import create_app
-    from api.http_protocol import with_header_deadline
+    from api.http_protocol import uvicorn_options
 
     settings = get_settings()
-    # limit_concurrency caps open connections and requests in progress together (past it uvicorn answers a
-    # plain-text 503); the graceful timeout lets answers in progress finish on shutdown, then cancels them.
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
-                limit_concurrency=settings.server.limit_concurrency or None,
-                timeout_graceful_shutdown=settings.server.graceful_shutdown_seconds,
-                http=with_header_deadline(settings.server.header_timeout_seconds))
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", **uvicorn_options(settings.server))
 
 
 def _print_answer(answer: Any) -> None:

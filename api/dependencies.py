@@ -12,6 +12,8 @@ from api.errors import ApiError
 from api.services import Services
 from api.settings import Settings
 
+NOT_READY_RETRY_SECONDS = 5
+
 
 def get_services(request: Request) -> Services:
     services: Services | None = getattr(request.app.state, "services", None)
@@ -19,7 +21,9 @@ def get_services(request: Request) -> Services:
         error = getattr(request.app.state, "load_error", None)
         if error is not None:
             raise ApiError(503, "load_failed", f"citeqa could not load: {error}")
-        raise ApiError(503, "not_ready", "the models are still loading; try again shortly")
+        # A start takes about 5 s with cached models (bench/RESULTS.md); a retry sooner only adds load.
+        raise ApiError(503, "not_ready", "the models are still loading; try again shortly",
+                       headers={"Retry-After": str(NOT_READY_RETRY_SECONDS)})
     return services
 
 

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api.schemas import ErrorBody
 from index.documents import DocumentError
@@ -69,8 +70,9 @@ ERROR_STATUSES: dict[int, str] = {
     429: "Over `CITEQA_RATE_LIMIT_PER_MINUTE` for this client (`rate_limited`); `Retry-After` says when to "
          "try again.",
     500: "An unexpected error, logged by the server (`internal_error`).",
-    503: "Models still loading (`not_ready`), too many questions waiting (`overloaded`), or documents changing "
-         "under the question (`documents_changing`); `Retry-After` says when to try again where known.",
+    503: "Models still loading (`not_ready`), loading failed (`load_failed`: restart the server), too many "
+         "questions waiting (`overloaded`), or the server at `CITEQA_LIMIT_CONCURRENCY` connections and "
+         "requests in progress (`overloaded`); `Retry-After` says when to try again, except after `load_failed`.",
 }
 
 
@@ -81,6 +83,20 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 # Every /v1 route: the API token, the rate limit, a bug, and not ready or overloaded.
 V1_ERRORS = error_responses(401, 429, 500, 503)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path.
+
+    Starlette's 405 names only the methods of the first route whose path matched, so for
+    /v1/documents (GET and POST, two routes) it said `Allow: POST`.
+    """
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route_methods
+    return sorted(methods)
 
 
 def install(app: FastAPI) -> None:
@@ -112,12 +128,15 @@ def install(app: FastAPI) -> None:
         return error_response(404, "unknown_document", str(error))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         if error.status_code == 400 and error.detail == FASTAPI_UNPARSABLE_BODY:  # same code as /v1/documents
             return error_response(400, "malformed_json",
                                   "the request body could not be read as JSON: not UTF-8, or nested too deeply")
         code = STATUS_CODES.get(error.status_code, "error")
-        return error_response(error.status_code, code, str(error.detail), getattr(error, "headers", None))
+        headers = getattr(error, "headers", None)
+        if error.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+        return error_response(error.status_code, code, str(error.detail), headers)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, error: Exception) -> JSONResponse:

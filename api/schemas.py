@@ -25,14 +25,22 @@ def _encodable(value: object) -> object:
 Text = Annotated[str, BeforeValidator(_encodable)]
 
 
+def _whole_number(value: object) -> object:
+    # JSON Schema's "integer" includes 5.0, which strict mode would refuse; 5.5 is still refused.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class AskRequest(StrictModel):
     question: Text = Field(description="The question, 1 to max_question_chars characters.")
-    document_ids: list[Text] | None = Field(default=None, description="Only search these documents.")
-    top_k: int | None = Field(default=None, ge=1, le=50, description="Passages to read (1-50).")
+    document_ids: list[Text] | None = Field(default=None, min_length=1, description="Only search these documents.")
+    top_k: WholeNumber | None = Field(default=None, ge=1, le=50, description="Passages to read (1-50).")
 
 
 class EvidenceOut(BaseModel):
@@ -68,7 +76,7 @@ class ChatRequest(StrictModel):
     messages: list[ChatMessage] = Field(min_length=1, description=(
         "At most CITEQA_MAX_CHAT_MESSAGES messages (default 200) and CITEQA_MAX_CHAT_CHARS characters in all "
         "(default 200,000)."))
-    document_ids: list[Text] | None = None
+    document_ids: list[Text] | None = Field(default=None, min_length=1)
     stream: bool = False
 
 

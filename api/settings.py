@@ -119,7 +119,7 @@ class ServerSettings(BaseSettings):
     # Requests a minute to /v1 routes per client (by API token when one is sent, else by address), in
     # bursts of up to that many; 0 turns the limit off. The admin token is never limited.
     rate_limit_per_minute: int = Field(default=0, ge=0)
-    # `citeqa serve`: connections and requests in progress at once before uvicorn answers 503 (0: no cap),
+    # `citeqa serve`: connections and requests in progress at once before a 503 `overloaded` (0: no cap),
     # and how long answers in progress may finish on shutdown before they are cancelled.
     limit_concurrency: int = Field(default=1000, ge=0)
     graceful_shutdown_seconds: int = Field(default=15, ge=0, le=3600)

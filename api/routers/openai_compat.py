@@ -37,7 +37,7 @@ class CompletionRequest(BaseModel):
     model: Text = MODEL_NAME
     messages: list[CompletionMessage] = Field(min_length=1)  # at most max_chat_messages: checked per request
     stream: bool = False
-    document_ids: list[Text] | None = None
+    document_ids: list[Text] | None = Field(default=None, min_length=1)
 
 
 def _text(content: str | list[dict[str, Any]] | None) -> str:
@@ -70,7 +70,11 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
-@router.post("/chat/completions", responses=error_responses(400, 404, 413, 415, 422))
+@router.post("/chat/completions", responses={
+    200: {"content": {"text/event-stream": {}},
+          "description": "A `chat.completion` as JSON, or with stream true, SSE `chat.completion.chunk` events "
+                         "ending with `[DONE]`"},
+    **error_responses(400, 404, 413, 415, 422)})
 async def chat_completions(body: CompletionRequest, services: ServicesDep, workers: WorkersDep) -> object:
     """Any OpenAI client can ask citeqa; the reply quotes its evidence and `citations` lists the spans."""
     messages = _chat_messages(body.messages, services.settings.server.max_chat_messages)

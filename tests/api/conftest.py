@@ -155,3 +155,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     running = start_server(folder / "data", folder / "server.log", CITEQA_ADMIN_TOKEN=ADMIN_TOKEN)
     yield running
     stop(running)
+
+
+@pytest.fixture(scope="session")
+def locked_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real `citeqa serve` with both tokens set: every /v1 route needs the API token, writes the admin's."""
+    folder = tmp_path_factory.mktemp("locked-server")
+    running = start_server(folder / "data", folder / "server.log", CITEQA_ADMIN_TOKEN=ADMIN_TOKEN,
+                           CITEQA_API_TOKEN=API_TOKEN)
+    yield running
+    stop(running)

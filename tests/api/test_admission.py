@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
+import pytest
+import uvicorn
 
 from api.app import create_app
+from api.http_protocol import uvicorn_options
+from api.schemas import ErrorBody
 from api.services import Services
 from api.settings import Settings
 from qa.pipeline import Answer
@@ -152,3 +160,52 @@ def test_the_rate_limiter_forgets_the_least_recent_client_first() -> None:
     limiter.take("b")
     limiter.take("c")
     assert list(limiter.buckets) == ["b", "c"]
+
+
+@pytest.mark.slow
+def test_past_the_servers_connection_cap_the_refusal_is_the_apis_json_503(tmp_path: Path) -> None:
+    """uvicorn's own refusal past limit_concurrency would be a plain-text 503 without Retry-After."""
+    config = Settings.of(data_dir=tmp_path, limit_concurrency=3)
+    with real_server(instant_app(tmp_path, limit_concurrency=3), config) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))):  # one idle connection: 2 of 3 with the request
+            assert httpx.post(f"{url}/v1/ask", json={"question": "Who?"}).status_code == 200
+            with socket.create_connection((host, int(port))):  # two idle: the request's is the third
+                time.sleep(0.2)  # let the server accept both
+                refused = httpx.post(f"{url}/v1/ask", json={"question": "Who?"})
+                assert refused.status_code == 503, refused.text
+                assert refused.headers["content-type"] == "application/json"
+                assert ErrorBody.model_validate(refused.json()).error.code == "overloaded"
+                assert int(refused.headers["Retry-After"]) >= 1
+                assert httpx.get(f"{url}/healthz").status_code == 503  # a cap on connections spares none
+        time.sleep(0.2)
+        assert httpx.get(f"{url}/healthz").status_code == 200
+
+
+@contextmanager
+def real_server(app: Any, settings: Settings) -> Iterator[str]:
+    """`app` behind uvicorn on loopback, with the options `citeqa serve` gives it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           **uvicorn_options(settings.server)))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_while_the_models_load_a_question_is_refused_with_retry_after(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    client = TestClient(create_app(Settings.of(data_dir=tmp_path)))  # no services: still loading
+    refused = client.post("/v1/ask", json={"question": "Who?"})
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "not_ready"
+    assert int(refused.headers["Retry-After"]) >= 1

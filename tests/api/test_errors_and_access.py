@@ -95,6 +95,9 @@ def test_api_token_guards_every_v1_route(locked_in_process) -> None:
     anonymous = locked_in_process.client(token=None)
     assert error_of(anonymous.post("/v1/ask", json={"question": "who?"}), 401)["code"] == "unauthorized"
     assert error_of(anonymous.get("/v1/documents"), 401)
+    # Before the body is read: without the token a malformed body or a wrong media type is not told apart.
+    assert error_of(anonymous.post("/v1/ask", content=b"\x00", headers={"content-type": "application/json"}), 401)
+    assert error_of(anonymous.post("/v1/chat", content=b"x", headers={"content-type": "text/plain"}), 401)
     assert anonymous.get("/healthz").status_code == 200
     assert error_of(locked_in_process.client(token="nope").get("/v1/documents"), 401)
     client = locked_in_process.client(token="api-secret-for-tests")
