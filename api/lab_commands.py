@@ -1,9 +1,10 @@
-"""The lab's commands on the `citeqa` command line: train-reader, calibrate-reader, eval reader, eval squad."""
+"""The lab's commands on the `citeqa` command line: train-reader, calibrate-reader, calibrate-verifier, eval."""
 
 from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -211,3 +212,50 @@ def calibrate_reader(
     (reader / name).write_text(json.dumps(record, indent=2))
     console.print(f"calibration: {record}")
 
+
+
+def _progress(progress: Progress, what: str, total: int) -> Callable[[int], None]:
+    task = progress.add_task(what, total=total)
+    return lambda done: progress.update(task, completed=done)
+
+
+@app.command("calibrate-verifier")
+@friendly
+def calibrate_verifier(
+    data: Annotated[list[Path], typer.Option(help="SQuAD 2.0-format file(s) with unanswerable questions, never "
+                                                  "used for evaluation")],
+    reader: Annotated[Path | None, typer.Option(help="reader model folder (verifier.json is written there; "
+                                                     "default: the configured reader)")] = None,
+    c: Annotated[float, typer.Option(help="inverse regularisation strength of the logistic fit")] = 0.1,
+    off_topic_every: Annotated[int, typer.Option(help="also ask every n-th question of another article, where it "
+                                                      "has no answer (0: never)")] = 5,
+) -> None:
+    """Fit the answer verifier: ask every question of its own article, learn which best spans are right."""
+    from api.services import build_services
+    from lab.end_to_end import ingest_articles, load_articles
+    from lab.verifier import fit_verifier, off_topic_questions, verifier_examples
+    from qa.reader import SHIPPED_MODEL
+    from qa.verifier import VERIFIER_FILE
+
+    settings = get_settings()
+    folder = reader or settings.reader.path or SHIPPED_MODEL
+    examples = []
+    for path in data:
+        documents, questions = load_articles(path)
+        questions += off_topic_questions(questions, off_topic_every)
+        with tempfile.TemporaryDirectory(prefix="citeqa-verifier-") as scratch_dir:
+            # The verifier is off while its examples are read: their features never depend on an older fit.
+            scratch = settings.scratch(Path(scratch_dir)).with_changes(reader={"path": folder},
+                                                                      pipeline={"verify_answers": False})
+            services = build_services(scratch)
+            ingest_articles(services.index.indexer, documents)
+            with Progress(console=errors, transient=True) as progress:
+                examples += verifier_examples(services.answerer, questions,
+                                              _progress(progress, f"reading {path.name}", len(questions)))
+    verifier = fit_verifier(examples, c)
+    right = sum(example.right for example in examples)
+    off_topic = f", every {off_topic_every}th also of the next article" if off_topic_every else ""
+    fitted_on = (f"{len(examples)} questions of {', '.join(p.name for p in data)} asked of their whole "
+                 f"article{off_topic} ({right} best spans right; logistic regression, C={c})")
+    (folder / VERIFIER_FILE).write_text(verifier.to_json(fitted_on))
+    console.print(f"verifier written to {folder / VERIFIER_FILE}: {fitted_on}")

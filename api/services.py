@@ -17,6 +17,7 @@ from index.retrieval import HybridRetriever
 from index.store import SqliteStore
 from qa.pipeline import QuestionAnswerer
 from qa.reader import Reader
+from qa.verifier import Verifier
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +102,10 @@ def build_reader(settings: Settings, path: Path | None = None) -> Reader:
 def build_answerer(settings: Settings, index: Index, reader: Reader) -> QuestionAnswerer:
     """The question-answering pipeline as the settings describe it."""
     config = settings.pipeline
+    verifier = Verifier.load(reader.model_path) if config.verify_answers else None
     return QuestionAnswerer(index.retriever, reader, threshold=config.no_answer_threshold, top_k=config.top_k,
-                            rank_penalty=config.rank_penalty, early_exit_score=config.early_exit_score)
+                            rank_penalty=config.rank_penalty, early_exit_score=config.early_exit_score,
+                            verifier=verifier)
 
 
 def _import_model_libraries(backend: str) -> None:

@@ -95,12 +95,15 @@ class PipelineSettings(BaseSettings):
 
     model_config = FLAT
 
-    no_answer_threshold: float = Field(default=0.287, ge=0.0, le=1.0)
+    no_answer_threshold: float = Field(default=0.142, ge=0.0, le=1.0)
     top_k: int = Field(default=7, ge=1, le=50)
     # Span margins of the passage at retrieval rank r (0-based) lose rank_penalty * ln(1 + r).
     rank_penalty: float = Field(default=1.0, ge=0.0)
     # The other passages are read only when the top one's best span scores under this (1: read all).
     early_exit_score: float = Field(default=0.6, ge=0.0, le=1.0)
+    # Score answers with the verifier fitted for the reader (verifier.json beside its weights), when it has
+    # one; off, the score is the reader's calibrated margin (the threshold must then be chosen for that).
+    verify_answers: bool = True
 
 
 class ServerSettings(BaseSettings):

@@ -104,19 +104,29 @@ def _answered_f1(rows: list[PipelineRow]) -> list[float]:
     return [best_over(f1, row.answer, row.question.answers) if row.answer is not None else 0.0 for row in rows]
 
 
-def best_pipeline_threshold(files: list[list[PipelineRow]]) -> float:
-    """The threshold that maximises the mean F1 over several evaluation files (each weighs the same)."""
+def best_pipeline_threshold(files: list[list[PipelineRow]], floors: list[float | None] | None = None) -> float:
+    """The threshold that maximises the mean F1 over several evaluation files (each weighs the same).
+
+    `floors`, one per file: an F1 (x100) the file must keep; thresholds that take any file under its floor
+    are not chosen, unless none keeps them all (then the floors are ignored).
+    """
     # Candidates sit midway between neighbouring scores, so the chosen value is not a hair from any answer.
     scores = sorted({row.score for rows in files for row in rows})
     candidates = np.array([0.0] + [round((low + high) / 2, 3) for low, high in zip(scores, scores[1:], strict=False)])
     mean_f1 = np.zeros(len(candidates))
-    for rows in files:
+    allowed = np.ones(len(candidates), dtype=bool)
+    for rows, floor in zip(files, floors or [None] * len(files), strict=True):
         # Each row's F1 if answered and if withheld, computed once; the sweep is then plain array arithmetic.
         answered = np.array(_answered_f1(rows))
         withheld = np.array([0.0 if row.question.answers else 1.0 for row in rows])
         row_scores = np.array([row.score if row.answer is not None else -1.0 for row in rows])
         keeps = row_scores[None, :] >= candidates[:, None]
-        mean_f1 += np.where(keeps, answered[None, :], withheld[None, :]).mean(axis=1) / len(files)
+        file_f1 = np.where(keeps, answered[None, :], withheld[None, :]).mean(axis=1)
+        mean_f1 += file_f1 / len(files)
+        if floor is not None:
+            allowed &= 100 * file_f1 >= floor - 1e-9
+    if allowed.any():
+        mean_f1 = np.where(allowed, mean_f1, -np.inf)
     best = np.flatnonzero(mean_f1 >= mean_f1.max() - 1e-12)
     return float(candidates[best].min())
 

@@ -10,6 +10,7 @@ from index.base import StoredChunk
 from index.retrieval import HybridRetriever, SearchHit
 from qa.reader import AnswerSpan, Passage, Reader, ReaderOutput, merge_spans
 from qa.text import normalize_answer
+from qa.verifier import ReadPassage, Verifier, answer_features
 
 # Spans the reader returns per read; answers are then voted on among them (`vote_by_answer`).
 CANDIDATE_SPANS = 10
@@ -40,6 +41,18 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Reading:
+    """What the pipeline read for a question: the hits in rank order and the reader's voted spans."""
+
+    hits: list[SearchHit]
+    output: ReaderOutput
+
+    def passages(self) -> list[ReadPassage]:
+        return [ReadPassage(hit.chunk.context_start, hit.chunk.context_text, hit.chunk.sentences,
+                            hit.dense_score, hit.lexical_score) for hit in self.hits]
+
+
+@dataclass(frozen=True)
 class Answer:
     """The pipeline's result; `answer` is None when the documents do not answer."""
 
@@ -61,6 +74,7 @@ class QuestionAnswerer:
         top_k: int,
         rank_penalty: float,
         early_exit_score: float,
+        verifier: Verifier | None = None,
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError("threshold must be in [0, 1]")
@@ -76,6 +90,7 @@ class QuestionAnswerer:
         self.top_k = top_k
         self.rank_penalty = rank_penalty
         self.early_exit_score = early_exit_score
+        self.verifier = verifier
 
     def warm_up(self) -> None:
         self.retriever.warm_up()
@@ -90,25 +105,44 @@ class QuestionAnswerer:
         """Answer from the stored documents (only `document_ids` when given; UnknownDocumentError if one
         is not stored), or say they do not answer: `answer` None with the closest passage cited."""
         question = question.strip()
+        reading = self.read(question, document_ids, top_k)
+        hits, output = reading.hits, reading.output
+        if not hits:
+            return Answer(question, None, 0.0, [])
+        if not output.spans:
+            return Answer(question, None, 0.0, [_passage_citation(hits[0].chunk, hits[0].start, hits[0].end)])
+        best = output.spans[0]
+        score = self.score(question, reading)
+        chunk = hits[best.passage_index].chunk
+        if score < self.threshold:
+            return Answer(question, None, score, [_passage_citation(chunk, best.start, best.end)])
+        citation = _cite(chunk, best)
+        return Answer(question, citation.text, score, [citation])
+
+    def read(self, question: str, document_ids: Sequence[str] | None = None, top_k: int | None = None) -> Reading:
+        """Retrieve and read: the hits and the voted spans, before any no-answer decision."""
+        question = question.strip()
         if not question:
             raise ValueError("question is empty")
         hits = self.retriever.run(question, top_k or self.top_k, document_ids)
         if not hits:
-            return Answer(question, None, 0.0, [])
-        output = vote_by_answer(self._read(question, self._passages(hits)))
-        if not output.spans:
-            return Answer(question, None, 0.0, [_passage_citation(hits[0].chunk, hits[0].start, hits[0].end)])
-        best = output.spans[0]
-        chunk = hits[best.passage_index].chunk
-        if best.score < self.threshold:
-            return Answer(question, None, best.score, [_passage_citation(chunk, best.start, best.end)])
-        citation = _cite(chunk, best)
-        return Answer(question, citation.text, best.score, [citation])
+            return Reading([], ReaderOutput([], 1.0))
+        return Reading(hits, vote_by_answer(self._read(question, self._passages(hits))))
+
+    def score(self, question: str, reading: Reading) -> float:
+        """The probability that the best span answers: the verifier's when there is one, else the reader's."""
+        spans = reading.output.spans
+        if not spans:
+            return 0.0
+        if self.verifier is None:
+            return spans[0].score
+        return self.verifier.probability(answer_features(question, spans, reading.passages()))
 
     def with_threshold(self, threshold: float) -> QuestionAnswerer:
         """The same pipeline (retriever, reader, settings) with another no-answer threshold."""
         return QuestionAnswerer(self.retriever, self.reader, threshold=threshold, top_k=self.top_k,
-                                rank_penalty=self.rank_penalty, early_exit_score=self.early_exit_score)
+                                rank_penalty=self.rank_penalty, early_exit_score=self.early_exit_score,
+                                verifier=self.verifier)
 
     def _passages(self, hits: Sequence[SearchHit]) -> list[Passage]:
         """What the reader reads for each hit, in rank order, with the rank penalty as a prior.

@@ -87,6 +87,23 @@ def test_eval_squad_reports_scores_recall_and_writes_answers(run, tmp_path: Path
     assert rows[0]["answer"] == "1821" and rows[0]["gold"] == ["1821"]
 
 
+def test_calibrate_verifier_fits_one_for_the_reader_that_the_pipeline_then_uses(  # type: ignore[no-untyped-def]
+        run, tmp_path: Path) -> None:
+    from qa.reader import SHIPPED_MODEL
+    from qa.verifier import VERIFIER_FILE, Verifier
+
+    reader = tmp_path / "reader"
+    reader.mkdir()
+    for file in SHIPPED_MODEL.iterdir():  # the shipped weights, without the shipped verifier
+        if file.name != VERIFIER_FILE:
+            (reader / file.name).symlink_to(file)
+    result = run("calibrate-verifier", "--data", str(TINY_SQUAD), "--reader", str(reader))
+    assert result.returncode == 0, result.stderr
+    assert "4 questions of tiny-squad-v2.json" in result.stdout
+    verifier = Verifier.load(reader)
+    assert verifier is not None and verifier.coef.shape == verifier.mean.shape
+
+
 def test_eval_reader_prints_official_metrics_as_the_last_json_line(run) -> None:  # type: ignore[no-untyped-def]
     result = run("eval", "reader", "--gold-paragraph", str(TINY_SQUAD), "--json")
     assert result.returncode == 0, result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from api.services import Index
@@ -48,6 +49,16 @@ def test_scores_withhold_answers_under_the_threshold() -> None:
     assert best_pipeline_threshold([rows]) == pytest.approx(0.25)  # midway between 0.2 and 0.3
 
 
+def test_a_floor_keeps_one_file_from_paying_for_the_others() -> None:
+    _, questions = load_articles(TINY)
+    by_id = {q.id: q for q in questions}
+    unanswerable = [PipelineRow(by_id["k4"], "Port Velin", 0.5)]  # withholding it needs a threshold over 0.5
+    answerable = [PipelineRow(by_id["k1"], "1821", 0.45)] + [PipelineRow(by_id["k2"], "Tarn", 0.9)] * 3
+    assert best_pipeline_threshold([unanswerable, answerable]) == pytest.approx(0.7)  # mean 87.5 (100, 75)
+    assert best_pipeline_threshold([unanswerable, answerable], floors=[None, 90.0]) == 0.0  # keeps 100
+    assert best_pipeline_threshold([unanswerable, answerable], floors=[None, 101.0]) == pytest.approx(0.7)
+
+
 @pytest.mark.slow  # a whole evaluation run, twice over
 def test_a_real_run_answers_from_the_article(index: Index, reader: Reader) -> None:
     documents, questions = load_articles(TINY)
@@ -61,3 +72,46 @@ def test_a_real_run_answers_from_the_article(index: Index, reader: Reader) -> No
     result = evaluate_pipeline(answerer, questions)
     assert result["count"] == 4 and result["threshold"] == 0.5
     assert result["f1_never_abstaining"] >= 50.0
+
+
+def test_the_verifier_learns_which_feature_tells_right_from_wrong() -> None:
+    from lab.verifier import VerifierExample, fit_verifier
+    from qa.verifier import FEATURES
+
+    _, questions = load_articles(TINY)
+    rng = np.random.default_rng(0)
+    examples = []
+    for number in range(200):  # "right" depends on the margin alone; the other features are noise
+        features = rng.normal(size=len(FEATURES))
+        examples.append(VerifierExample(questions[number % 4], features, bool(features[FEATURES.index("margin")] > 0)))
+    verifier = fit_verifier(examples)
+    assert int(np.argmax(np.abs(verifier.coef))) == FEATURES.index("margin")
+    assert verifier.coef[FEATURES.index("margin")] > 0
+    with pytest.raises(ValueError, match="both right and wrong"):
+        fit_verifier([VerifierExample(questions[0], np.zeros(len(FEATURES)), True)] * 3)
+
+
+def test_off_topic_questions_are_asked_of_the_next_article_without_answers() -> None:
+    from lab.end_to_end import ArticleQuestion
+    from lab.verifier import off_topic_questions
+
+    asked = [ArticleQuestion(f"q{n}", f"article-{n // 4}", f"question {n}?", ["x"], [(0, 1)]) for n in range(12)]
+    moved = off_topic_questions(asked, every=5)
+    assert [(q.id, q.document_id) for q in moved] == [("q0-off-topic", "article-1"), ("q5-off-topic", "article-2"),
+                                                     ("q10-off-topic", "article-0")]
+    assert all(not q.answers and not q.spans for q in moved)
+    assert off_topic_questions(asked[:4], every=5) == []  # one article: nowhere else to ask
+
+
+def test_a_weight_never_takes_the_sign_its_feature_cannot_mean() -> None:
+    from lab.verifier import VerifierExample, fit_verifier
+    from qa.verifier import FEATURES
+
+    _, questions = load_articles(TINY)
+    rng = np.random.default_rng(1)
+    missing = FEATURES.index("names_missing")
+    examples = []
+    for number in range(200):  # here more missing names go with right answers: a fluke the fit must not learn
+        features = rng.normal(size=len(FEATURES))
+        examples.append(VerifierExample(questions[number % 4], features, bool(features[missing] > 0)))
+    assert fit_verifier(examples).coef[missing] == 0.0

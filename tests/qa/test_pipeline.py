@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 
 from api.services import Index
@@ -21,13 +22,15 @@ from qa.pipeline import (
     vote_by_answer,
 )
 from qa.reader import AnswerSpan, Reader, ReaderOutput
+from qa.verifier import FEATURES, Verifier, answer_features
 
 
 def pipeline(index: Index, reader: Reader, **changes: Any) -> QuestionAnswerer:
     """The pipeline with the shipped settings, but for `changes`."""
     shipped = Settings().pipeline
     arguments: dict[str, Any] = {"threshold": shipped.no_answer_threshold, "top_k": shipped.top_k,
-                                 "rank_penalty": shipped.rank_penalty, "early_exit_score": shipped.early_exit_score}
+                                 "rank_penalty": shipped.rank_penalty, "early_exit_score": shipped.early_exit_score,
+                                 "verifier": Verifier.load(reader.model_path)}
     return QuestionAnswerer(index.retriever, reader, **{**arguments, **changes})
 
 
@@ -53,6 +56,21 @@ def test_unanswerable_question_abstains_and_offers_the_closest_passage(answerer:
     assert answer.answer is None
     for citation in answer.citations:
         assert article_text[citation.start : citation.end] == citation.text
+
+
+def test_the_score_is_the_verifiers_probability_and_its_verdict_decides(answerer: QuestionAnswerer) -> None:
+    question = "who said the troops were fleeing?"
+    reading = answerer.read(question)
+    assert answerer.verifier is not None  # the shipped reader comes with its verifier
+    expected = answerer.verifier.probability(answer_features(question, reading.output.spans, reading.passages()))
+    assert answerer(question).score == pytest.approx(expected)
+    size = len(FEATURES)
+    doubting = Verifier(np.zeros(size), np.ones(size), np.zeros(size), -5.0)  # says no to every answer
+    skeptic = QuestionAnswerer(answerer.retriever, answerer.reader, threshold=answerer.threshold, top_k=answerer.top_k,
+                               rank_penalty=answerer.rank_penalty, early_exit_score=answerer.early_exit_score,
+                               verifier=doubting)
+    assert skeptic(question).answer is None and skeptic(question).score == pytest.approx(1 / (1 + np.exp(5.0)))
+    assert skeptic.with_threshold(0.0)(question).answer is not None
 
 
 def test_document_filter(answerer: QuestionAnswerer, index: Index) -> None:

@@ -1,0 +1,174 @@
+"""The answer verifier: is the reader's best span a right answer, judged from more than its margin.
+
+The reader's margin says how much better the span is than "no answer" within one window; it does not
+see that a question names a person, number or negation the cited sentence lacks, which is how most
+unanswerable questions differ from answerable ones (Rajpurkar et al., 2018), nor whether retrieval
+found a close passage or other passages agree. A logistic model over such features (Kamath, Jia &
+Liang, 2020) turns them into the probability that the answer is right; the no-answer threshold
+applies to that probability.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+from index.base import Span
+from qa.reader import AnswerSpan
+from qa.text import normalize_answer
+
+VERIFIER_FILE = "verifier.json"
+# The verifier looks at the best spans only: agreement further down the ranking adds nothing measurable.
+SPANS_SEEN = 5
+
+FEATURES = (
+    "margin", "margin_gap", "vote_share", "passage_rank", "answer_words", "answer_in_question",
+    "question_in_sentence", "question_in_sentences_around", "question_in_passage", "question_missing_everywhere",
+    "names_missing", "numbers_missing", "negation_mismatch", "type_mismatch", "dense_top", "dense_answer",
+    "lexical_answer",
+)
+
+# Which way each feature can move the chance of a right answer, by what it means (+1 up, -1 down; absent:
+# either, e.g. passage overlap, which matters as a contrast with the sentence's). The fit keeps these signs,
+# so a correlation in one data set (SQuAD 2.0's unanswerable questions reuse their paragraph's names) cannot
+# teach it that a question naming what the documents never mention is likelier answered.
+DIRECTION = {
+    "margin": 1, "margin_gap": 1, "vote_share": 1, "answer_in_question": -1, "question_in_sentence": 1,
+    "question_in_sentences_around": 1, "question_missing_everywhere": -1, "names_missing": -1,
+    "numbers_missing": -1, "negation_mismatch": -1, "type_mismatch": -1, "dense_top": 1, "dense_answer": 1,
+    "lexical_answer": 1,
+}
+
+_WORD = re.compile(r"\w+")
+_NEGATIONS = frozenset({"not", "never", "no", "nor", "without", "none", "cannot", "nt", "n't"})
+# Question words whose answer is a number or date, and the words that say so ("how many", "what year").
+_NUMERIC = re.compile(r"\b(how (many|much|long|old|far|large|big|tall|high|often)|what (year|percentage|"
+                      r"percent|number|date|century|decade|day|month|time)|when|which year|in what year)\b")
+_PERSON = re.compile(r"^\s*(who|whom|whose)\b")
+
+
+@dataclass(frozen=True)
+class ReadPassage:
+    """A passage as the verifier sees it: where its text starts, the text, its sentences and scores."""
+
+    start: int
+    text: str
+    sentences: Sequence[Span]
+    dense_score: float | None
+    lexical_score: float | None
+
+
+def _stem(word: str) -> str:
+    """A crude singular: 'troops' and 'troop' match; enough for overlap, not for linguistics."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def content_words(text: str) -> set[str]:
+    return {_stem(w) for w in _WORD.findall(text.lower()) if w not in ENGLISH_STOP_WORDS}
+
+
+def _names(question: str) -> set[str]:
+    """Capitalised question words after the first: names, places, titles."""
+    words = _WORD.findall(question)
+    return {_stem(w.lower()) for w in words[1:] if w[0].isupper() and w.lower() not in ENGLISH_STOP_WORDS}
+
+
+def _numbers(text: str) -> set[str]:
+    return set(re.findall(r"\d+(?:[.,]\d+)*", text))
+
+
+def _sentences(passage: ReadPassage, start: int, end: int) -> tuple[str, str]:
+    """The sentence(s) covering [start, end), alone and with one sentence either side."""
+    spans = list(passage.sentences)
+    inside = [i for i, s in enumerate(spans) if s.start < end and s.end > start]
+    if not inside:
+        return passage.text, passage.text
+    first, last = max(inside[0] - 1, 0), min(inside[-1] + 1, len(spans) - 1)
+
+    def text(a: int, b: int) -> str:
+        return passage.text[spans[a].start - passage.start : spans[b].end - passage.start]
+
+    return text(inside[0], inside[-1]), text(first, last)
+
+
+def _share(words: set[str], found_in: set[str]) -> float:
+    return len(words & found_in) / len(words) if words else 1.0
+
+
+def answer_features(question: str, spans: Sequence[AnswerSpan], passages: Sequence[ReadPassage]) -> np.ndarray:
+    """The FEATURES of the best (first) span, from the question, the ranked spans and the passages read."""
+    spans = spans[:SPANS_SEEN]
+    best = spans[0]
+    passage = passages[best.passage_index]
+    key = normalize_answer(best.text) or best.text
+    others = [s for s in spans[1:] if (normalize_answer(s.text) or s.text) != key]
+    odds = [math.exp(min(s.margin, 50.0)) for s in spans]
+    agreeing = sum(o for s, o in zip(spans, odds, strict=True) if (normalize_answer(s.text) or s.text) == key)
+    covering, sentence = _sentences(passage, best.start, best.end)
+    sentence_words, passage_words = content_words(sentence), content_words(passage.text)
+    everywhere = set().union(*(content_words(p.text) for p in passages))
+    asked = content_words(question)
+    names, numbers = _names(question), _numbers(question)
+    lowered = question.lower()
+    negated = bool(_NEGATIONS & set(_WORD.findall(lowered.replace("n't", " nt"))))
+    sentence_negated = bool(_NEGATIONS & set(_WORD.findall(sentence.lower().replace("n't", " nt"))))
+    type_mismatch = (bool(_NUMERIC.search(lowered)) and not re.search(r"\d", best.text)) or (
+        bool(_PERSON.search(lowered)) and not any(c.isupper() for c in best.text))
+    lexical = passage.lexical_score or 0.0
+    values = {
+        "margin": best.margin,
+        "margin_gap": min(best.margin - others[0].margin, 10.0) if others else 10.0,
+        "vote_share": agreeing / sum(odds),
+        "passage_rank": math.log1p(best.passage_index),
+        "answer_words": math.log1p(len(_WORD.findall(best.text))),
+        "answer_in_question": _share(content_words(best.text), asked) if content_words(best.text) else 0.0,
+        "question_in_sentence": _share(asked, content_words(covering)),
+        "question_in_sentences_around": _share(asked, sentence_words),
+        "question_in_passage": _share(asked, passage_words),
+        "question_missing_everywhere": float(len(asked - everywhere)),
+        "names_missing": float(len(names - sentence_words)),
+        "numbers_missing": float(len(numbers - _numbers(sentence))),
+        "negation_mismatch": float(negated and not sentence_negated),
+        "type_mismatch": float(type_mismatch),
+        "dense_top": max((p.dense_score for p in passages if p.dense_score is not None), default=0.0),
+        "dense_answer": passage.dense_score if passage.dense_score is not None else 0.0,
+        "lexical_answer": lexical / max(len(asked), 1),
+    }
+    return np.array([values[name] for name in FEATURES], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Verifier:
+    """A fitted logistic model: p(right) = sigmoid(coef . (x - mean) / scale + intercept)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+
+    def probability(self, features: np.ndarray) -> float:
+        value = float(self.coef @ ((features - self.mean) / self.scale)) + self.intercept
+        return 1.0 / (1.0 + math.exp(-max(min(value, 60.0), -60.0)))
+
+    def to_json(self, fitted_on: str) -> str:
+        return json.dumps({"features": list(FEATURES), "mean": self.mean.tolist(), "scale": self.scale.tolist(),
+                           "coef": self.coef.tolist(), "intercept": self.intercept, "fitted_on": fitted_on},
+                          indent=1)
+
+    @classmethod
+    def load(cls, folder: Path) -> Verifier | None:
+        """The verifier fitted for the reader in `folder`, or None when it has none (margin scores apply)."""
+        path = folder / VERIFIER_FILE
+        if not path.exists():
+            return None
+        data = json.loads(path.read_text())
+        if tuple(data["features"]) != FEATURES:
+            raise ValueError(f"{path} was fitted on other features; refit it with `citeqa calibrate-verifier`")
+        return cls(np.array(data["mean"]), np.array(data["scale"]), np.array(data["coef"]), float(data["intercept"]))

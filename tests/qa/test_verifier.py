@@ -1,0 +1,82 @@
+"""The verifier's features and its fitted model, on hand-made spans (no model needed: features are plain text rules)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.chunk import Span
+from qa.reader import AnswerSpan
+from qa.verifier import FEATURES, VERIFIER_FILE, ReadPassage, Verifier, answer_features
+
+TEXT = "Mount Kelra is a volcano on the island of Osk. It last erupted in 1821, burying the village of Tarn."
+
+
+def passage(dense: float | None = 0.6, lexical: float | None = 4.0) -> ReadPassage:
+    return ReadPassage(100, TEXT, [Span(100, 146), Span(147, 100 + len(TEXT))], dense, lexical)
+
+
+def span(text: str, margin: float = 3.0, index: int = 0) -> AnswerSpan:
+    start = 100 + TEXT.index(text)
+    return AnswerSpan("doc", start, start + len(text), text, 0.7, margin, index)
+
+
+def features(question: str, *spans: AnswerSpan, passages: list[ReadPassage] | None = None) -> dict[str, float]:
+    values = answer_features(question, list(spans), passages or [passage()])
+    return dict(zip(FEATURES, values.tolist(), strict=True))
+
+
+def test_a_name_or_number_the_cited_sentences_lack_is_counted() -> None:
+    assert features("When did Mount Kelra last erupt?", span("1821"))["names_missing"] == 0.0
+    assert features("When did Mount Fuji last erupt?", span("1821"))["names_missing"] == 1.0
+    assert features("What erupted in 1821?", span("Mount Kelra"))["numbers_missing"] == 0.0
+    assert features("What erupted in 1822?", span("Mount Kelra"))["numbers_missing"] == 1.0
+
+
+def test_negation_and_answer_type_mismatches() -> None:
+    assert features("When did Mount Kelra not erupt?", span("1821"))["negation_mismatch"] == 1.0
+    assert features("When did Mount Kelra erupt?", span("1821"))["negation_mismatch"] == 0.0
+    assert features("How many villages were buried?", span("Tarn"))["type_mismatch"] == 1.0
+    assert features("In what year did it erupt?", span("1821"))["type_mismatch"] == 0.0
+    assert features("Who lived in the village?", span("volcano"))["type_mismatch"] == 1.0
+
+
+def test_agreement_overlap_and_retrieval_features() -> None:
+    agreeing = features("When did it erupt?", span("1821", 3.0), span("1821", 2.0, index=1), span("Tarn", 1.0),
+                        passages=[passage(), passage(0.3, None)])
+    alone = features("When did it erupt?", span("1821", 3.0), span("Tarn", 2.9))
+    assert agreeing["vote_share"] > alone["vote_share"]
+    assert agreeing["margin_gap"] == pytest.approx(2.0) and alone["margin_gap"] == pytest.approx(0.1)
+    assert agreeing["dense_top"] == pytest.approx(0.6)
+    matching = features("Which village did the eruption of Mount Kelra bury?", span("Tarn"))
+    assert matching["question_in_passage"] > features("Which town did the flood reach?", span("Tarn"))[
+        "question_in_passage"]
+    assert features("Which village was Tarn?", span("Tarn"))["answer_in_question"] == 1.0
+    assert features("Which unknown zorblax glimmered?", span("Tarn"))["question_missing_everywhere"] == 3.0
+
+
+def test_probability_follows_the_fitted_weights(tmp_path: Path) -> None:
+    size = len(FEATURES)
+    coef = np.zeros(size)
+    coef[FEATURES.index("margin")] = 1.0
+    verifier = Verifier(np.zeros(size), np.ones(size), coef, -1.0)
+    low, high = np.zeros(size), np.zeros(size)
+    high[FEATURES.index("margin")] = 4.0
+    assert verifier.probability(low) == pytest.approx(1 / (1 + np.exp(1.0)))
+    assert verifier.probability(high) > verifier.probability(low)
+    (tmp_path / VERIFIER_FILE).write_text(verifier.to_json("hand-made"))
+    loaded = Verifier.load(tmp_path)
+    assert loaded is not None and loaded.probability(high) == pytest.approx(verifier.probability(high))
+
+
+def test_no_file_means_no_verifier_and_a_stale_file_is_refused(tmp_path: Path) -> None:
+    assert Verifier.load(tmp_path) is None
+    size = len(FEATURES)
+    record = json.loads(Verifier(np.zeros(size), np.ones(size), np.zeros(size), 0.0).to_json("x"))
+    record["features"] = record["features"][:-1]
+    (tmp_path / VERIFIER_FILE).write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="other features"):
+        Verifier.load(tmp_path)
