@@ -77,11 +77,19 @@ def open_store(settings: Settings, store_manifest: dict[str, Any], rebuilding: b
 
         milvus = MilvusChunks(config.milvus_uri, config.milvus_collection, int(store_manifest["embedding_dimension"]),
                               token=config.milvus_token, db_name=config.milvus_db_name)
-        server = PostgresStore(config.database_url, milvus, store_manifest)
-        if rebuilding:
-            server.adopt_manifest()
-            return server
-        return server.open()
+        try:
+            server = PostgresStore(config.database_url, milvus, store_manifest)
+        except BaseException:
+            milvus.close()
+            raise
+        try:
+            if rebuilding:
+                server.adopt_manifest()
+                return server
+            return server.open()
+        except BaseException:
+            server.close()
+            raise
     store = SqliteStore(config.data_dir, store_manifest, exact_search_max_chunks=config.exact_search_max_chunks)
     if rebuilding:  # the old derived indexes may not even match the running embedder: never load them
         store.adopt_manifest()

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 from bm25s.stopwords import STOPWORDS_EN
-from pymilvus import DataType, Function, FunctionType, MilvusClient
+from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusException
 
 from index.base import StoreMismatchError
 
@@ -69,7 +69,10 @@ class MilvusChunks:
             options["token"] = token
         if db_name:
             options["db_name"] = db_name
-        self.client = MilvusClient(**options)
+        try:
+            self.client = MilvusClient(**options)
+        except MilvusException as error:
+            raise ConnectionError(f"cannot reach Milvus at {uri} (CITEQA_MILVUS_URI): {error.message}") from None
         self.collection = collection
         self.dimension = dimension
 
@@ -83,7 +86,11 @@ class MilvusChunks:
                     f"the Milvus collection {self.collection!r} holds {stored}-dimensional vectors, the running "
                     f"embedder makes {self.dimension}: rebuild with `citeqa rebuild`, or set CITEQA_MILVUS_COLLECTION")
         else:
-            self._create()
+            try:
+                self._create()
+            except MilvusException:
+                if not self.client.has_collection(self.collection):  # else another replica made it just now
+                    raise
         self.client.load_collection(self.collection)
 
     def recreate(self) -> None:

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 from psycopg import Connection
-from psycopg_pool import ConnectionPool
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from index import pg_rows as sql
 from index.base import (
@@ -55,7 +56,14 @@ class PostgresStore:
         self.milvus = milvus
         self.pool = ConnectionPool(database_url, min_size=1, max_size=pool_size, open=False,
                                    kwargs={"autocommit": True}, name="citeqa")
-        self.pool.open(wait=True, timeout=connect_timeout)
+        try:
+            self.pool.open(wait=True, timeout=connect_timeout)
+        except PoolTimeout:
+            self.pool.close()
+            parts = conninfo_to_dict(database_url)  # named without the password
+            raise ConnectionError(f"cannot reach PostgreSQL at {parts.get('host', 'localhost')}:"
+                                  f"{parts.get('port', 5432)}/{parts.get('dbname', '')} within {connect_timeout:g} s "
+                                  "(CITEQA_DATABASE_URL)") from None
 
     # ----------------------------------------------------------------- opening
     def open(self) -> PostgresStore:
