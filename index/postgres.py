@@ -157,9 +157,9 @@ class PostgresStore:
                     connection.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (SYNC_LOCK, document_id))
                     mine.append(document_id)
                 else:
-                    row = connection.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))",
-                                             (SYNC_LOCK, document_id)).fetchone()
-                    if row and row[0]:
+                    locked = connection.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))",
+                                                (SYNC_LOCK, document_id)).fetchone()
+                    if locked and locked[0]:
                         mine.append(document_id)
             if not mine:
                 return 0
@@ -170,9 +170,9 @@ class PostgresStore:
                 "SELECT id, document_id, text, embedding FROM chunks WHERE document_id = ANY(%s) ORDER BY id",
                 (mine,))]
             oldest: dict[str, int | None] = dict.fromkeys(mine)
-            for row in rows:
-                if oldest[row.document_id] is None:
-                    oldest[row.document_id] = row.chunk_id
+            for chunk in rows:
+                if oldest[chunk.document_id] is None:
+                    oldest[chunk.document_id] = chunk.chunk_id
             copied = self.milvus.upsert(rows)  # new rows first: a document is never missing from Milvus
             self.milvus.delete_stale(oldest)
             connection.cursor().executemany(
@@ -233,7 +233,8 @@ class PostgresStore:
 
     def counts(self) -> tuple[int, int]:
         with self.pool.connection() as connection:
-            row = connection.execute("SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM chunks)").fetchone()
+            row = connection.execute(
+                "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM chunks)").fetchone()
         assert row is not None
         return int(row[0]), int(row[1])
 

@@ -22,8 +22,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from api.services import Index, build_reader, open_index  # noqa: E402
 from api.settings import Settings  # noqa: E402
-from tests.servers import Milvus, Postgres, start_milvus, start_postgres  # noqa: E402
 from index.embed import Embedder  # noqa: E402
+from tests.servers import Milvus, Postgres, start_milvus, start_postgres  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DEFAULT_ARTICLE = Path(__file__).resolve().parent.parent / "index" / "data" / "ukraine-retakes-bakhmut-2023-05-13.txt"
