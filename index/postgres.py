@@ -166,14 +166,15 @@ class PostgresStore:
             # Read after the locks: the newest committed chunks, whatever an earlier sync copied.
             pending = connection.execute("SELECT document_id, version FROM milvus_pending "
                                          "WHERE document_id = ANY(%s)", (mine,)).fetchall()
-            rows = [ChunkRow(int(r[0]), r[1], r[2], np.frombuffer(r[3], dtype=np.float32)) for r in connection.execute(
-                "SELECT id, document_id, text, embedding FROM chunks WHERE document_id = ANY(%s) ORDER BY id",
-                (mine,))]
             oldest: dict[str, int | None] = dict.fromkeys(mine)
-            for chunk in rows:
-                if oldest[chunk.document_id] is None:
-                    oldest[chunk.document_id] = chunk.chunk_id
-            copied = self.milvus.upsert(rows)  # new rows first: a document is never missing from Milvus
+            oldest.update({row[0]: int(row[1]) for row in connection.execute(
+                "SELECT document_id, min(id) FROM chunks WHERE document_id = ANY(%s) GROUP BY document_id", (mine,))})
+            # A server-side cursor: a batch of large documents is streamed to Milvus, never held in memory whole.
+            with connection.cursor(name="citeqa_sync") as cursor:
+                cursor.execute("SELECT id, document_id, text, embedding FROM chunks WHERE document_id = ANY(%s)",
+                               (mine,))
+                rows = (ChunkRow(int(r[0]), r[1], r[2], np.frombuffer(r[3], dtype=np.float32)) for r in cursor)
+                copied = self.milvus.upsert(rows)  # new rows first: a document is never missing from Milvus
             self.milvus.delete_stale(oldest)
             connection.cursor().executemany(
                 "DELETE FROM milvus_pending WHERE document_id = %s AND version <= %s", pending)
