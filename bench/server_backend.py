@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import signal
 import statistics
 import sys
 import tempfile
@@ -202,6 +203,8 @@ def growth(arguments: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
+    # A stop by SIGTERM (a time limit) still runs the `finally` blocks that stop the two servers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     side = commands.add_parser("quality", help="embedded against server on SQuAD v1.1 dev 25-48")
