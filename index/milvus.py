@@ -61,10 +61,12 @@ class MilvusChunks:
     """One collection: chunk_id (primary key), document_id, text (analysed), dense vector, BM25 sparse vector."""
 
     def __init__(self, uri: str, collection: str, dimension: int, *, token: str | None = None,
-                 db_name: str | None = None) -> None:
+                 db_name: str | None = None, connect_timeout: float = 60.0) -> None:
         if dimension < 1:
             raise ValueError("dimension must be at least 1")
-        options: dict[str, Any] = {"uri": uri}
+        # The client waits this long for the server at connect (pymilvus's default, 10 s, was seen to run out
+        # on a heavily loaded test machine).
+        options: dict[str, Any] = {"uri": uri, "timeout": connect_timeout}
         if token:
             options["token"] = token
         if db_name:
