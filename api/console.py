@@ -29,7 +29,7 @@ def friendly(command: F) -> F:
             errors.print(f"[red]error:[/red] {_problems(error)}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except (DocumentError, StoreMismatchError, UnknownDocumentError, FileNotFoundError, ValueError,
-                PermissionError, IsADirectoryError) as error:
+                PermissionError, IsADirectoryError, ConnectionError) as error:
             errors.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 

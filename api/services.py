@@ -6,6 +6,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from api.settings import Settings
 from index.base import PassageStore, manifest
@@ -67,18 +68,44 @@ def build_index(settings: Settings, *, rebuilding: bool = False, embedder: Embed
     return open_index(settings, embedder, rebuilding=rebuilding)
 
 
+def open_store(settings: Settings, store_manifest: dict[str, Any], rebuilding: bool) -> PassageStore:
+    """The embedded store in the data folder, or the server backend when PostgreSQL and Milvus are configured."""
+    config = settings.index
+    if config.database_url is not None and config.milvus_uri is not None:
+        # Imported here: the embedded default never loads the database clients.
+        from index.milvus import MilvusChunks
+        from index.postgres import PostgresStore
+
+        milvus = MilvusChunks(config.milvus_uri, config.milvus_collection, int(store_manifest["embedding_dimension"]),
+                              token=config.milvus_token, db_name=config.milvus_db_name)
+        try:
+            server = PostgresStore(config.database_url, milvus, store_manifest)
+        except BaseException:
+            milvus.close()
+            raise
+        try:
+            if rebuilding:
+                server.adopt_manifest()
+                return server
+            return server.open()
+        except BaseException:
+            server.close()
+            raise
+    store = SqliteStore(config.data_dir, store_manifest, exact_search_max_chunks=config.exact_search_max_chunks)
+    if rebuilding:  # the old derived indexes may not even match the running embedder: never load them
+        store.adopt_manifest()
+    else:
+        store.open()
+    return store
+
+
 def open_index(settings: Settings, embedder: Embedder, *, rebuilding: bool = False) -> Index:
     """Open the store with a loaded embedder; on first start (never written) ingest the default article.
 
     `rebuilding`: open a store built with other settings without refusing, to re-index it.
     """
     config = settings.index
-    store = SqliteStore(config.data_dir, manifest(embedder.name, embedder.dimension, config.chunk_tokens),
-                        exact_search_max_chunks=config.exact_search_max_chunks)
-    if rebuilding:  # the old derived indexes may not even match the running embedder: never load them
-        store.adopt_manifest()
-    else:
-        store.open()
+    store = open_store(settings, manifest(embedder.name, embedder.dimension, config.chunk_tokens), rebuilding)
     chunker = Chunker(tokenizer_counter(embedder.tokenizer), config.chunk_tokens)
     indexer = Indexer(store, embedder, chunker, config.max_document_chars)
     retrieval = settings.retrieval

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from platformdirs import user_data_dir
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.chunk import MIN_CHUNK_TOKENS
@@ -41,6 +41,34 @@ class IndexSettings(BaseSettings):
     # Exact search stays fast enough up to here; past it HNSW (bench/RESULTS.md, "FAISS at scale").
     exact_search_max_chunks: int = Field(default=100_000, ge=1)
     ingest_default_corpus: bool = True
+    # The server backend (README "PostgreSQL + Milvus"): both set, or neither for the embedded store in data_dir.
+    database_url: str | None = None
+    milvus_uri: str | None = None
+    milvus_token: str | None = None
+    milvus_db_name: str | None = None
+    milvus_collection: str = Field(default="citeqa_chunks", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+
+    @field_validator("database_url", "milvus_uri", "milvus_token", "milvus_db_name", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # An empty variable in a compose file or a shell means "not set", not a server named "".
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _servers_come_together(self) -> IndexSettings:
+        # PostgreSQL without Milvus (or the reverse) would leave one half of the store in a local folder.
+        if (self.database_url is None) != (self.milvus_uri is None):
+            given, missing = (("CITEQA_DATABASE_URL", "CITEQA_MILVUS_URI") if self.database_url
+                              else ("CITEQA_MILVUS_URI", "CITEQA_DATABASE_URL"))
+            raise ValueError(f"{given} is set but {missing} is not: the server backend needs both "
+                             f"(PostgreSQL for documents, Milvus for retrieval); unset both for the embedded store")
+        if self.database_url is not None and not self.database_url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("CITEQA_DATABASE_URL must be a postgresql:// URL")
+        return self
+
+    @property
+    def server_backend(self) -> bool:
+        return self.database_url is not None
 
     @field_validator("data_dir", mode="before")
     @classmethod

@@ -9,6 +9,11 @@ from pathlib import Path
 import bm25s
 import numpy as np
 from bm25s.tokenization import Tokenizer
+from bm25s.utils import json_functions
+
+# bm25s writes its vocabulary (integer keys) with orjson whenever orjson is installed (pymilvus brings it), and
+# orjson refuses integer keys; the standard library writes them as strings, which is what bm25s reads back.
+json_functions.dumps = json_functions.dumps_with_builtin
 
 
 def _tokenizer() -> Tokenizer:

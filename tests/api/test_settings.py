@@ -86,3 +86,38 @@ def test_inference_backend_is_one_flat_variable_for_reader_and_embedder(monkeypa
         Settings()
     with pytest.raises(ValueError, match="cache folder"):
         Reader(backend="openvino")
+
+
+def test_the_server_backend_needs_both_servers(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not Settings().index.server_backend  # neither: the embedded store, as before
+    monkeypatch.setenv("CITEQA_DATABASE_URL", "postgresql://citeqa@db/citeqa")
+    with pytest.raises(ValidationError, match="CITEQA_DATABASE_URL is set but CITEQA_MILVUS_URI is not"):
+        Settings()
+    monkeypatch.setenv("CITEQA_MILVUS_URI", "http://milvus:19530")
+    index = Settings().index
+    assert index.server_backend and index.milvus_collection == "citeqa_chunks"
+    monkeypatch.setenv("CITEQA_DATABASE_URL", "  ")  # blank counts as unset
+    with pytest.raises(ValidationError, match="CITEQA_MILVUS_URI is set but CITEQA_DATABASE_URL is not"):
+        Settings()
+    monkeypatch.setenv("CITEQA_DATABASE_URL", "mysql://db/citeqa")
+    with pytest.raises(ValidationError, match="postgresql://"):
+        Settings()
+
+
+def test_cli_names_the_missing_server_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    monkeypatch.setenv("CITEQA_MILVUS_URI", "http://milvus:19530")
+    monkeypatch.delenv("CITEQA_DATABASE_URL", raising=False)
+    from api.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["documents"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert "CITEQA_MILVUS_URI is set but CITEQA_DATABASE_URL is not" in result.output
+    assert "Traceback" not in result.output

@@ -1,10 +1,11 @@
-"""The embedded store and the indexer: replace/delete, manifests, bad input, reopening and repair."""
+"""Both stores and the indexer: replace/delete, manifests, bad input, reopening and repair."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,25 +48,28 @@ def test_an_add_that_may_not_replace_changes_nothing(index: Index, monkeypatch: 
     assert not indexer.add(make_document("Beta is new.", document_id="beta"), replace=False).replaced
 
 
-def test_reopen_keeps_everything(tmp_path: Path, make_index: Callable[..., Index]) -> None:
+def test_reopen_keeps_everything(tmp_path: Path, make_index: Callable[..., Index], backend: str) -> None:
     first = make_index(tmp_path)
     first.indexer.add(make_document("Copper conducts electricity well. Glass does not.", document_id="metals"))
     first.store.close()
     again = make_index(tmp_path)
     assert again.store.counts() == (1, 1)
     assert again.retriever.run("conducts electricity", 1)[0].document_id == "metals"
-    assert (tmp_path / "manifest.json").exists()
+    if backend == "embedded":
+        assert (tmp_path / "manifest.json").exists()
 
 
 def test_other_settings_fail_with_rebuild_hint_and_rebuild_repairs(
-        tmp_path: Path, make_index: Callable[..., Index], settings: Settings) -> None:
+        tmp_path: Path, make_index: Callable[..., Index], settings: Settings,
+        server_location: Callable[[Path], dict[str, Any]]) -> None:
     first = make_index(tmp_path)
     first.indexer.add(make_document("Copper conducts electricity well. Glass does not.", document_id="metals"))
     first.store.close()
     with pytest.raises(StoreMismatchError, match="`citeqa rebuild`"):  # the command the CLI really has
         make_index(tmp_path, index={"chunk_tokens": 64})
     # The path `citeqa rebuild` takes: open without the manifest check, re-index every document.
-    changed = settings.with_changes(index={"data_dir": tmp_path, "chunk_tokens": 64, "ingest_default_corpus": False})
+    changed = settings.with_changes(index={"data_dir": tmp_path, "chunk_tokens": 64, "ingest_default_corpus": False,
+                                           **server_location(tmp_path)})
     rebuilt = open_index(changed, first.indexer.embedder, rebuilding=True)
     assert rebuilt.indexer.rebuild() == 1
     rebuilt.store.close()
@@ -82,19 +86,25 @@ def test_oversized_document_leaves_store_unchanged(make_index: Callable[..., Ind
     assert (index.store.counts(), index.store.version()) == before
 
 
-def test_lost_derived_indexes_are_rebuilt(tmp_path: Path, make_index: Callable[..., Index]) -> None:
+def test_lost_derived_indexes_are_rebuilt(tmp_path: Path, make_index: Callable[..., Index], backend: str) -> None:
     index = make_index(tmp_path)
     index.indexer.add(make_document("Saturn has rings made of ice.", document_id="saturn"))
-    index.store.close()
-    shutil.rmtree(tmp_path / "indexes")
+    if backend == "embedded":
+        index.store.close()
+        shutil.rmtree(tmp_path / "indexes")
+    else:  # the Milvus collection is lost: the next start copies every chunk back from PostgreSQL
+        milvus = index.store.milvus  # type: ignore[attr-defined]
+        milvus.client.drop_collection(milvus.collection)
+        index.store.close()
     reopened = make_index(tmp_path)
     assert reopened.retriever.run("rings of ice", 1)[0].document_id == "saturn"
 
 
-def test_stored_chunks_carry_their_sentences_and_context(make_index: Callable[..., Index], article_text: str) -> None:
-    plain = make_index()
+def test_stored_chunks_carry_their_sentences_and_context(tmp_path: Path, make_index: Callable[..., Index],
+                                                        article_text: str) -> None:
+    plain = make_index(tmp_path)
     plain.indexer.add(make_document(article_text, document_id="bakhmut"))
-    widened = make_index(plain.store.data_dir, retrieval={"read_context_chars": 300})
+    widened = make_index(tmp_path, retrieval={"read_context_chars": 300})
     for hit in widened.retriever.run("who said the troops were fleeing?", 3):
         chunk = hit.chunk
         assert chunk.context_start <= chunk.start < chunk.end <= chunk.context_end

@@ -1,0 +1,135 @@
+"""The server backend's PostgreSQL schema, its migrations, and the statements that read and write its rows."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from psycopg import Connection
+from psycopg.types.json import Jsonb
+
+from index.base import DocumentSummary, PreparedDocument, StoredChunk
+from index.chunk import Span, widen
+
+# Applied in order, each once, in one transaction per migration; schema_migrations records which ran.
+# A later change to the schema is a new entry at the end, never an edit of an applied one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value JSONB NOT NULL);
+    CREATE TABLE documents (
+        id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL, metadata JSONB NOT NULL,
+        added_at DOUBLE PRECISION NOT NULL, chunk_count INTEGER NOT NULL, sentence_count INTEGER NOT NULL);
+    CREATE TABLE sentences (
+        document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL, start_char INTEGER NOT NULL, end_char INTEGER NOT NULL,
+        PRIMARY KEY (document_id, idx));
+    CREATE TABLE chunks (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL, start_char INTEGER NOT NULL, end_char INTEGER NOT NULL,
+        first_sentence INTEGER NOT NULL, last_sentence INTEGER NOT NULL,
+        text TEXT NOT NULL, embedding BYTEA NOT NULL);
+    CREATE INDEX chunks_by_document ON chunks(document_id);
+    INSERT INTO meta(key, value) VALUES ('version', '0');
+    """,
+    # Documents written (or deleted) in PostgreSQL whose chunks Milvus may not match yet: the outbox that
+    # every write fills in its own transaction and that syncing, start and `citeqa rebuild` drain.
+    """
+    CREATE TABLE milvus_pending (document_id TEXT PRIMARY KEY, version BIGINT NOT NULL);
+    """,
+)
+# Serialises migrations of replicas that start together (a transaction-level advisory lock).
+MIGRATION_LOCK = 7_130_017
+SUMMARY_COLUMNS = "id, title, metadata, char_length(text), chunk_count, sentence_count, added_at"
+
+
+def migrate(connection: Connection[Any]) -> int:
+    """Apply the migrations this database lacks; the schema version it has afterwards."""
+    with connection.transaction():
+        connection.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        connection.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                           "version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        row = connection.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+        applied = int(row[0]) if row else 0
+        if applied > len(MIGRATIONS):
+            raise RuntimeError(f"the database's schema (version {applied}) is newer than this citeqa's "
+                               f"({len(MIGRATIONS)}): upgrade citeqa")
+        for number, statement in enumerate(MIGRATIONS[applied:], start=applied + 1):
+            connection.execute(statement)  # type: ignore[arg-type]  # constant DDL, no parameters
+            connection.execute("INSERT INTO schema_migrations(version) VALUES (%s)", (number,))
+    return len(MIGRATIONS)
+
+
+def read_meta(connection: Connection[Any], key: str) -> Any:
+    row = connection.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def write_meta(connection: Connection[Any], key: str, value: Any) -> None:
+    connection.execute("INSERT INTO meta(key, value) VALUES (%s, %s) "
+                       "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, Jsonb(value)))
+
+
+def bump_version(connection: Connection[Any]) -> int:
+    """The next store version; the row lock this takes also orders concurrent writers, replicas included."""
+    row = connection.execute("UPDATE meta SET value = to_jsonb(value::text::bigint + 1) "
+                             "WHERE key = 'version' RETURNING value").fetchone()
+    assert row is not None, "the meta table lost its version row"
+    return int(row[0])
+
+
+def mark_pending(connection: Connection[Any], document_ids: list[str], version: int) -> None:
+    connection.cursor().executemany(
+        "INSERT INTO milvus_pending(document_id, version) VALUES (%s, %s) "
+        "ON CONFLICT (document_id) DO UPDATE SET version = excluded.version",
+        [(document_id, version) for document_id in document_ids])
+
+
+def delete_rows(connection: Connection[Any], document_id: str) -> bool:
+    return connection.execute("DELETE FROM documents WHERE id = %s", (document_id,)).rowcount > 0
+
+
+def insert(connection: Connection[Any], item: PreparedDocument) -> None:
+    document = item.document
+    connection.execute(
+        "INSERT INTO documents(id, title, text, metadata, added_at, chunk_count, sentence_count) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        (document.id, document.title, document.text, Jsonb(document.metadata), time.time(),
+         len(item.chunks), len(item.sentences)))
+    with connection.cursor() as cursor:
+        with cursor.copy("COPY sentences(document_id, idx, start_char, end_char) FROM STDIN") as copy:
+            for i, span in enumerate(item.sentences):
+                copy.write_row((document.id, i, span.start, span.end))
+        with cursor.copy("COPY chunks(document_id, idx, start_char, end_char, first_sentence, last_sentence, "
+                         "text, embedding) FROM STDIN") as copy:
+            for chunk, vector in zip(item.chunks, item.vectors, strict=True):
+                copy.write_row((document.id, chunk.index, chunk.start, chunk.end, chunk.first_sentence,
+                                chunk.last_sentence, chunk.text,
+                                np.ascontiguousarray(vector, dtype=np.float32).tobytes()))
+
+
+def summary(row: tuple[Any, ...]) -> DocumentSummary:
+    return DocumentSummary(row[0], row[1], dict(row[2]), row[3], row[4], row[5], row[6])
+
+
+def stored_chunk(connection: Connection[Any], row: tuple[Any, ...], context_chars: int,
+                 documents: dict[str, tuple[str, list[Span]]]) -> StoredChunk:
+    """The chunk of a `chunks` row, as `index.sqlite_rows.stored_chunk` makes it from SQLite."""
+    chunk_id, document_id, start, end, text, first, last = row
+    if not context_chars:
+        spans = connection.execute(
+            "SELECT start_char, end_char FROM sentences WHERE document_id = %s AND idx BETWEEN %s AND %s "
+            "ORDER BY idx", (document_id, first, last)).fetchall()
+        return StoredChunk(chunk_id, document_id, start, end, text, start, text,
+                           tuple(Span(s, e) for s, e in spans))
+    if document_id not in documents:
+        text_row = connection.execute("SELECT text FROM documents WHERE id = %s", (document_id,)).fetchone()
+        assert text_row is not None, "a chunk outlived its document"  # the foreign key cascades
+        documents[document_id] = (text_row[0], [Span(s, e) for s, e in connection.execute(
+            "SELECT start_char, end_char FROM sentences WHERE document_id = %s ORDER BY idx", (document_id,))])
+    document_text, sentences = documents[document_id]
+    context_start, context_end = widen(document_text, sentences, start, end, context_chars)
+    inside = tuple(s for s in sentences if s.start >= context_start and s.end <= context_end)
+    return StoredChunk(chunk_id, document_id, start, end, text, context_start,
+                       document_text[context_start:context_end], inside)

@@ -1,0 +1,266 @@
+"""The server backend: PostgreSQL is the truth, one Milvus collection derives both rankings from it.
+
+A write commits in PostgreSQL first (documents, sentences, chunks, the store version and an outbox row per
+document in `milvus_pending`, all in one transaction), then copies the documents' current chunks to
+Milvus and clears their outbox rows. A process killed in between leaves the outbox row, and the next
+start (of any replica), the next write from this process, or `citeqa rebuild` finishes the copy. Chunks
+are always read from PostgreSQL, so a chunk Milvus still returns after its document was deleted or
+replaced is simply not found, and never read or cited.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+from psycopg import Connection
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from index import pg_rows as sql
+from index.base import (
+    DocumentExistsError,
+    DocumentSummary,
+    IngestResult,
+    PreparedDocument,
+    StoredChunk,
+    StoreMismatchError,
+    UnknownDocumentError,
+)
+from index.chunk import Span
+from index.documents import Document
+from index.milvus import ChunkRow, MilvusChunks
+
+log = logging.getLogger(__name__)
+SYNC_LOCK = 7_130_018  # advisory-lock namespace: one sync of a document at a time, across replicas
+SYNC_BATCH = 200  # documents copied to Milvus per transaction
+
+
+class PostgresStore:
+    """Documents, sentences and chunks in PostgreSQL (through a connection pool); rankings from Milvus.
+
+    Holds no state of its own between calls, so any number of replicas can share one database and one
+    collection: the store version is a row in PostgreSQL, and every read asks the servers.
+    """
+
+    def __init__(self, database_url: str, milvus: MilvusChunks, manifest: Mapping[str, Any], *,
+                 pool_size: int = 8, connect_timeout: float = 30.0) -> None:
+        if pool_size < 1:
+            raise ValueError("pool_size must be at least 1")
+        if int(manifest["embedding_dimension"]) != milvus.dimension:
+            raise ValueError("the manifest and the Milvus collection disagree on the vector dimension")
+        self.manifest = dict(manifest)
+        self.milvus = milvus
+        self.pool = ConnectionPool(database_url, min_size=1, max_size=pool_size, open=False,
+                                   kwargs={"autocommit": True}, name="citeqa")
+        try:
+            self.pool.open(wait=True, timeout=connect_timeout)
+        except PoolTimeout:
+            self.pool.close()
+            parts = conninfo_to_dict(database_url)  # named without the password
+            raise ConnectionError(f"cannot reach PostgreSQL at {parts.get('host', 'localhost')}:"
+                                  f"{parts.get('port', 5432)}/{parts.get('dbname', '')} within {connect_timeout:g} s "
+                                  "(CITEQA_DATABASE_URL)") from None
+
+    # ----------------------------------------------------------------- opening
+    def open(self) -> PostgresStore:
+        """Migrate the schema, check the manifest, make sure the collection exists and matches PostgreSQL."""
+        with self.pool.connection() as connection:
+            sql.migrate(connection)
+            stored = sql.read_meta(connection, "manifest")
+        if stored is None:
+            self.adopt_manifest()
+            return self
+        if stored != self.manifest:
+            differences = ", ".join(f"{key}: stored {stored.get(key)!r}, running {value!r}"
+                                    for key, value in self.manifest.items() if stored.get(key) != value)
+            raise StoreMismatchError(
+                f"the PostgreSQL store was built with other settings ({differences}). Rebuild it with "
+                f"`citeqa rebuild`, or point CITEQA_DATABASE_URL to a new database.")
+        self.milvus.ensure()
+        self.reconcile()
+        return self
+
+    def adopt_manifest(self) -> None:
+        """Record the running settings; a collection of another dimension is emptied (re-indexing fills it)."""
+        with self.pool.connection() as connection:
+            sql.migrate(connection)
+            sql.write_meta(connection, "manifest", self.manifest)
+        try:
+            self.milvus.ensure()
+        except StoreMismatchError:
+            self.milvus.recreate()
+        self.reconcile(full=True)
+
+    def close(self) -> None:
+        self.pool.close()
+        self.milvus.close()
+
+    def version(self) -> int:
+        with self.pool.connection() as connection:
+            return int(sql.read_meta(connection, "version") or 0)
+
+    # ------------------------------------------------------------------ writes
+    def write(self, prepared: Sequence[PreparedDocument], replace: bool) -> list[IngestResult]:
+        """Store prepared documents in one transaction, then copy their chunks to Milvus."""
+        results = []
+        with self.pool.connection() as connection, connection.transaction():
+            version = sql.bump_version(connection)  # first: its row lock orders this writer after the others
+            for item in prepared:
+                replaced = sql.delete_rows(connection, item.document.id)
+                if replaced and not replace:
+                    raise DocumentExistsError(item.document.id)
+                sql.insert(connection, item)
+                results.append(IngestResult(item.document.id, len(item.chunks), len(item.sentences), replaced))
+            sql.mark_pending(connection, [item.document.id for item in prepared], version)
+        self._sync_after_write([item.document.id for item in prepared])
+        return results
+
+    def delete(self, document_id: str) -> None:
+        with self.pool.connection() as connection, connection.transaction():
+            version = sql.bump_version(connection)
+            if not sql.delete_rows(connection, document_id):
+                raise UnknownDocumentError(document_id)
+            sql.mark_pending(connection, [document_id], version)
+        self._sync_after_write([document_id])
+
+    def _sync_after_write(self, document_ids: list[str]) -> None:
+        # The write is committed: a Milvus failure now must not report it as failed. Its outbox rows stay,
+        # and the next write here, any replica's next start or `citeqa rebuild` copies it.
+        try:
+            self.sync(document_ids)
+            self.sync(None, wait=False)  # what earlier writes left behind, unless another process is on it
+        except Exception:
+            log.exception("copying documents to Milvus failed; they stay pending and are copied on the next "
+                          "write, start or `citeqa rebuild`")
+
+    # ------------------------------------------------------------ Milvus sync
+    def sync(self, document_ids: Sequence[str] | None, *, wait: bool = True) -> int:
+        """Make Milvus match PostgreSQL for these documents (None: every pending one); the count copied."""
+        with self.pool.connection() as connection:
+            if document_ids is None:
+                rows = connection.execute("SELECT document_id FROM milvus_pending ORDER BY document_id").fetchall()
+                wanted = [row[0] for row in rows]
+            else:
+                wanted = sorted(set(document_ids))
+        return sum(self._sync_batch(wanted[start:start + SYNC_BATCH], wait)
+                   for start in range(0, len(wanted), SYNC_BATCH))
+
+    def _sync_batch(self, document_ids: list[str], wait: bool) -> int:
+        with self.pool.connection() as connection, connection.transaction():
+            mine = []
+            for document_id in document_ids:  # sorted, so two syncs never wait on each other in a cycle
+                if wait:
+                    connection.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (SYNC_LOCK, document_id))
+                    mine.append(document_id)
+                else:
+                    locked = connection.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))",
+                                                (SYNC_LOCK, document_id)).fetchone()
+                    if locked and locked[0]:
+                        mine.append(document_id)
+            if not mine:
+                return 0
+            # Read after the locks: the newest committed chunks, whatever an earlier sync copied.
+            pending = connection.execute("SELECT document_id, version FROM milvus_pending "
+                                         "WHERE document_id = ANY(%s)", (mine,)).fetchall()
+            oldest: dict[str, int | None] = dict.fromkeys(mine)
+            oldest.update({row[0]: int(row[1]) for row in connection.execute(
+                "SELECT document_id, min(id) FROM chunks WHERE document_id = ANY(%s) GROUP BY document_id", (mine,))})
+            # A server-side cursor: a batch of large documents is streamed to Milvus, never held in memory whole.
+            with connection.cursor(name="citeqa_sync") as cursor:
+                cursor.execute("SELECT id, document_id, text, embedding FROM chunks WHERE document_id = ANY(%s)",
+                               (mine,))
+                rows = (ChunkRow(int(r[0]), r[1], r[2], np.frombuffer(r[3], dtype=np.float32)) for r in cursor)
+                copied = self.milvus.upsert(rows)  # new rows first: a document is never missing from Milvus
+            self.milvus.delete_stale(oldest)
+            connection.cursor().executemany(
+                "DELETE FROM milvus_pending WHERE document_id = %s AND version <= %s", pending)
+            return copied
+
+    def reconcile(self, full: bool = False) -> None:
+        """Finish pending copies; when the counts differ (or `full`), copy what Milvus lacks, drop what it has extra."""
+        self.sync(None)
+        if not full and self.milvus.count() == self.counts()[1]:
+            return
+        # Milvus first: a row it holds was committed in PostgreSQL before, so it is in the later read unless
+        # its document is gone since (then dropping it is right).
+        in_milvus = self.milvus.all_ids()
+        with self.pool.connection() as connection:
+            in_postgres = {int(row[0]) for row in connection.execute("SELECT id FROM chunks")}
+        extra, missing = sorted(in_milvus - in_postgres), sorted(in_postgres - in_milvus)
+        if extra or missing:
+            log.warning("Milvus had %d chunks PostgreSQL lacks and lacked %d: reconciling", len(extra), len(missing))
+        self.milvus.delete_ids(extra)
+        for start in range(0, len(missing), 4096):
+            with self.pool.connection() as connection:
+                self.milvus.upsert(ChunkRow(int(r[0]), r[1], r[2], np.frombuffer(r[3], dtype=np.float32))
+                                   for r in connection.execute(
+                                       "SELECT id, document_id, text, embedding FROM chunks WHERE id = ANY(%s)",
+                                       (missing[start:start + 4096],)))
+
+    # ------------------------------------------------------------------- reads
+    def list_documents(self) -> list[DocumentSummary]:
+        with self.pool.connection() as connection:
+            rows = connection.execute(f"SELECT {sql.SUMMARY_COLUMNS} FROM documents ORDER BY added_at, id")
+            return [sql.summary(row) for row in rows]
+
+    def summary(self, document_id: str) -> DocumentSummary:
+        with self.pool.connection() as connection:
+            row = connection.execute(f"SELECT {sql.SUMMARY_COLUMNS} FROM documents WHERE id = %s",
+                                     (document_id,)).fetchone()
+        if row is None:
+            raise UnknownDocumentError(document_id)
+        return sql.summary(row)
+
+    def get(self, document_id: str) -> Document:
+        with self.pool.connection() as connection:
+            row = connection.execute("SELECT id, title, text, metadata FROM documents WHERE id = %s",
+                                     (document_id,)).fetchone()
+        if row is None:
+            raise UnknownDocumentError(document_id)
+        return Document(row[0], row[1], row[2], dict(row[3]))
+
+    def all_documents(self) -> list[Document]:
+        with self.pool.connection() as connection:
+            rows = connection.execute("SELECT id, title, text, metadata FROM documents ORDER BY id").fetchall()
+        return [Document(r[0], r[1], r[2], dict(r[3])) for r in rows]
+
+    def has(self, document_id: str) -> bool:
+        with self.pool.connection() as connection:
+            return connection.execute("SELECT 1 FROM documents WHERE id = %s", (document_id,)).fetchone() is not None
+
+    def counts(self) -> tuple[int, int]:
+        with self.pool.connection() as connection:
+            row = connection.execute(
+                "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM chunks)").fetchone()
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+    # ----------------------------------------------------------------- ranking
+    def dense_ranking(self, vector: np.ndarray, depth: int,
+                      document_ids: Sequence[str] | None) -> list[tuple[int, float]]:
+        return self.milvus.dense(vector, depth, document_ids)
+
+    def lexical_ranking(self, query: str, depth: int,
+                        document_ids: Sequence[str] | None) -> list[tuple[int, float]]:
+        return self.milvus.lexical(query, depth, document_ids)
+
+    def chunks(self, chunk_ids: Sequence[int], context_chars: int) -> dict[int, StoredChunk]:
+        if not chunk_ids:
+            return {}
+        with self._snapshot() as connection:
+            rows = connection.execute(
+                "SELECT id, document_id, start_char, end_char, text, first_sentence, last_sentence FROM chunks "
+                "WHERE id = ANY(%s)", ([int(i) for i in chunk_ids],)).fetchall()
+            documents: dict[str, tuple[str, list[Span]]] = {}
+            return {row[0]: sql.stored_chunk(connection, row, context_chars, documents) for row in rows}
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection[Any]]:
+        """Reads that see one committed state throughout (a repeatable-read, read-only transaction)."""
+        with self.pool.connection() as connection, connection.transaction():
+            connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield connection
