@@ -20,6 +20,10 @@ from qa.reader import SHIPPED_MODEL, Passage, Reader
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 pytestmark = pytest.mark.slow  # each optimized model takes about a minute to build on 2 cores
+# The OpenVINO models built here live until the process ends: freeing a compiled model when this module's
+# fixtures are torn down, while other tests' server threads are still running, crashed the interpreter
+# once in a full run (a segmentation fault in the release of the module-scoped reader).
+_KEPT: list[object] = []
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +35,7 @@ def openvino_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def openvino_reader(openvino_settings: Settings) -> Reader:
     model = build_reader(openvino_settings)
     model.warm_up()
+    _KEPT.append(model)
     return model
 
 
@@ -55,6 +60,7 @@ def test_openvino_reader_gives_torch_top_span_on_the_default_article(
 def test_openvino_embedder_is_cosine_close_to_torch(embedder: Embedder, openvino_settings: Settings,
                                                     article_text: str) -> None:
     candidate = build_embedder(openvino_settings)
+    _KEPT.append(candidate)
     chunks = Chunker(tokenizer_counter(embedder.tokenizer), 160).run(article_text)[1]
     texts = [chunk.text for chunk in chunks] + ["Who is Yevgeny Prigozhin?"]
     cosine = np.sum(embedder.run(texts) * candidate.run(texts), axis=1)
