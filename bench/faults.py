@@ -410,10 +410,19 @@ def mixed_load(clients: int, seconds: float, slow_clients: int) -> dict[str, Any
                         tally.add("healthz", "failed")
                     time.sleep(0.1)
 
+        samples: list[tuple[float, float]] = []
+
+        def memory_loop() -> None:  # the server's RSS over the run: a plateau and a leak look different here
+            begun = time.perf_counter()
+            while time.perf_counter() < deadline:
+                samples.append((round(time.perf_counter() - begun, 1), round(rss_mib(pid), 1)))
+                time.sleep(5.0)
+
         threads = [threading.Thread(target=client_loop, args=(n,)) for n in range(clients)]
         threads += [threading.Thread(target=slow_loop) for _ in range(slow_clients)]
         threads += [threading.Thread(target=trickler, args=(server.url, deadline, tally)) for _ in range(slow_clients)]
-        threads += [threading.Thread(target=churn_loop), threading.Thread(target=health_loop)]
+        threads += [threading.Thread(target=churn_loop), threading.Thread(target=health_loop),
+                    threading.Thread(target=memory_loop)]
         started = time.perf_counter()
         for thread in threads:
             thread.start()
@@ -436,7 +445,8 @@ def mixed_load(clients: int, seconds: float, slow_clients: int) -> dict[str, Any
                                               "median_ms": round(statistics.median(health), 1),
                                               "p99_ms": round(percentile(health, 0.99), 1),
                                               "max_ms": round(max(health), 1)},
-            "rss_mib": {"start": round(rss_start, 1), "end": round(rss_end, 1), "peak": round(peak, 1)},
+            "rss_mib": {"start": round(rss_start, 1), "end": round(rss_end, 1), "peak": round(peak, 1),
+                        "samples": samples},
             "error_examples": tally.examples}
 
 
