@@ -29,6 +29,11 @@ NEGATIVE_HELP = {  # odds, per question with an answer, of adding each kind of "
 }
 
 
+def _progress(progress: Progress, what: str, total: int) -> Callable[[int], None]:
+    task = progress.add_task(what, total=total)
+    return lambda done: progress.update(task, completed=done)
+
+
 @app.command("train-reader")
 @friendly
 def train_reader(
@@ -113,8 +118,7 @@ def eval_reader(
     questions = gold_questions(gold_paragraph, limit)
     model = _reader(reader, dtype, backend)
     with Progress(console=errors, transient=True) as progress:
-        task = progress.add_task("reading", total=len(questions))
-        predictions = predict(model, questions, lambda n: progress.update(task, completed=n))
+        predictions = predict(model, questions, _progress(progress, "reading", len(questions)))
     has_impossible = any(not q.answers for q in questions)
     result = score(predictions, threshold if threshold is not None else (
         get_settings().pipeline.no_answer_threshold if has_impossible else None))
@@ -164,8 +168,7 @@ def eval_squad(
         answerer = services.answerer
         ingest_articles(services.index.indexer, documents)
         with Progress(console=errors, transient=True) as progress:
-            task = progress.add_task("answering", total=len(questions))
-            rows = answer_all(answerer, questions, lambda n: progress.update(task, completed=n))
+            rows = answer_all(answerer, questions, _progress(progress, "answering", len(questions)))
         result = pipeline_report(rows, settings.pipeline.no_answer_threshold if threshold is None else threshold)
         if recall:
             for mode, values in retrieval_recall(services.index.retriever, questions).items():
@@ -203,8 +206,7 @@ def calibrate_reader(
     questions = held_out_questions(data, mix, seed, skip, count)
     model = _reader(reader, "fp32", backend)
     with Progress(console=errors, transient=True) as progress:
-        task = progress.add_task("reading", total=len(questions))
-        predictions = predict(model, questions, lambda n: progress.update(task, completed=n))
+        predictions = predict(model, questions, _progress(progress, "reading", len(questions)))
     calibration = fit_calibration(predictions)
     record = {**asdict(calibration), "fitted_on": f"{len(questions)} held-out examples of {data.name} "
               f"(after the first {skip}; negatives: {mix.describe()}; seed {seed})", "backend": backend}
@@ -212,11 +214,6 @@ def calibrate_reader(
     (reader / name).write_text(json.dumps(record, indent=2))
     console.print(f"calibration: {record}")
 
-
-
-def _progress(progress: Progress, what: str, total: int) -> Callable[[int], None]:
-    task = progress.add_task(what, total=total)
-    return lambda done: progress.update(task, completed=done)
 
 
 @app.command("calibrate-verifier")

@@ -287,40 +287,37 @@ def ask(client: httpx.Client, question: str) -> tuple[str, str]:
     return str(response.status_code), "" if response.status_code == 200 else response.text
 
 
+def _streamed(client: httpx.Client, path: str, body: dict[str, object], prefix: str, done: str,
+              pause: float = 0.0) -> tuple[str, str]:
+    """POST a streaming request and read it to the end (`pause` seconds after each line): "200" when the
+    last line starting with `prefix` is `done`, else the status, or "incomplete" with the last lines."""
+    with client.stream("POST", path, json=body) as response:
+        if response.status_code != 200:
+            response.read()
+            return str(response.status_code), response.text
+        lines = []
+        for line in response.iter_lines():
+            if line.startswith(prefix):
+                lines.append(line)
+            time.sleep(pause)
+        return ("200", "") if lines and lines[-1].strip() == done else ("incomplete", str(lines[-3:]))
+
+
 def sse_chat(client: httpx.Client, question: str) -> tuple[str, str]:
     body = {"messages": [{"role": "user", "content": "Who is Yevgeny Prigozhin?"},
                          {"role": "assistant", "content": "The head of the Wagner group."},
                          {"role": "user", "content": question}], "stream": True}
-    with client.stream("POST", "/v1/chat", json=body) as response:
-        if response.status_code != 200:
-            response.read()
-            return str(response.status_code), response.text
-        events = [line for line in response.iter_lines() if line.startswith("event:")]
-        return ("200", "") if events and events[-1].strip() == "event: answer" else ("incomplete", str(events[-3:]))
+    return _streamed(client, "/v1/chat", body, "event:", "event: answer")
 
 
-def openai_stream(client: httpx.Client, question: str) -> tuple[str, str]:
+def openai_stream(client: httpx.Client, question: str, pause: float = 0.0) -> tuple[str, str]:
     body = {"model": "citeqa", "stream": True, "messages": [{"role": "user", "content": question}]}
-    with client.stream("POST", "/v1/chat/completions", json=body) as response:
-        if response.status_code != 200:
-            response.read()
-            return str(response.status_code), response.text
-        data = [line for line in response.iter_lines() if line.startswith("data:")]
-        return ("200", "") if data and data[-1].strip() == "data: [DONE]" else ("incomplete", str(data[-2:]))
+    return _streamed(client, "/v1/chat/completions", body, "data:", "data: [DONE]", pause)
 
 
 def slow_reader(client: httpx.Client, question: str) -> tuple[str, str]:
     """An OpenAI stream read one line at a time with pauses: the server must not wait on it."""
-    body = {"model": "citeqa", "stream": True, "messages": [{"role": "user", "content": question}]}
-    with client.stream("POST", "/v1/chat/completions", json=body) as response:
-        if response.status_code != 200:
-            response.read()
-            return str(response.status_code), response.text
-        last = ""
-        for line in response.iter_lines():
-            last = line or last
-            time.sleep(0.05)
-        return ("200", "") if last.strip() == "data: [DONE]" else ("incomplete", last)
+    return openai_stream(client, question, pause=0.05)
 
 
 def trickler(url: str, deadline: float, tally: Tally) -> None:

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from index.chunk import Chunk, Span
+from index.chunk import Chunk, Span, widen
 from index.documents import Document
 
 
@@ -95,6 +95,15 @@ class StoredChunk:
     @property
     def context_end(self) -> int:
         return self.context_start + len(self.context_text)
+
+    @classmethod
+    def widened(cls, chunk_id: int, document_id: str, start: int, end: int, text: str, document_text: str,
+                sentences: Sequence[Span], context_chars: int) -> StoredChunk:
+        """The chunk with up to `context_chars` of whole sentences of its document on each side to read."""
+        context_start, context_end = widen(document_text, sentences, start, end, context_chars)
+        inside = tuple(s for s in sentences if s.start >= context_start and s.end <= context_end)
+        return cls(chunk_id, document_id, start, end, text, context_start, document_text[context_start:context_end],
+                   inside)
 
 
 class PassageStore(Protocol):

@@ -10,7 +10,7 @@ from psycopg import Connection
 from psycopg.types.json import Jsonb
 
 from index.base import DocumentSummary, PreparedDocument, StoredChunk
-from index.chunk import Span, widen
+from index.chunk import Span
 
 # Applied in order, each once, in one transaction per migration; schema_migrations records which ran.
 # A later change to the schema is a new entry at the end, never an edit of an applied one.
@@ -129,7 +129,4 @@ def stored_chunk(connection: Connection[Any], row: tuple[Any, ...], context_char
         documents[document_id] = (text_row[0], [Span(s, e) for s, e in connection.execute(
             "SELECT start_char, end_char FROM sentences WHERE document_id = %s ORDER BY idx", (document_id,))])
     document_text, sentences = documents[document_id]
-    context_start, context_end = widen(document_text, sentences, start, end, context_chars)
-    inside = tuple(s for s in sentences if s.start >= context_start and s.end <= context_end)
-    return StoredChunk(chunk_id, document_id, start, end, text, context_start,
-                       document_text[context_start:context_end], inside)
+    return StoredChunk.widened(chunk_id, document_id, start, end, text, document_text, sentences, context_chars)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from index.base import DocumentSummary, PreparedDocument, StoredChunk
-from index.chunk import Span, widen
+from index.chunk import Span
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,10 +49,7 @@ def stored_chunk(connection: sqlite3.Connection, row: tuple[Any, ...], context_c
             [Span(s, e) for s, e in connection.execute(
                 "SELECT start, end FROM sentences WHERE document_id = ? ORDER BY idx", (document_id,))])
     document_text, sentences = documents[document_id]
-    context_start, context_end = widen(document_text, sentences, start, end, context_chars)
-    inside = tuple(s for s in sentences if s.start >= context_start and s.end <= context_end)
-    return StoredChunk(chunk_id, document_id, start, end, text, context_start,
-                       document_text[context_start:context_end], inside)
+    return StoredChunk.widened(chunk_id, document_id, start, end, text, document_text, sentences, context_chars)
 
 
 def summary(row: tuple[Any, ...]) -> DocumentSummary:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from lab.evaluation import GoldQuestion, Prediction
 from lab.examples import shuffled_examples
-from lab.metrics import best_over, f1
+from lab.metrics import is_right
 from lab.negatives import NegativeMix
 from qa.reader import Calibration
 
@@ -25,8 +25,7 @@ def fit_calibration(predictions: list[Prediction]) -> Calibration:
 
     margins = torch.tensor([p.margin for p in predictions], dtype=torch.float64)
     labels = torch.tensor(
-        [float(best_over(f1, p.text, p.question.answers) > 0.5) if p.question.answers else 0.0
-         for p in predictions],
+        [float(is_right(p.text, p.question.answers)) for p in predictions],
         dtype=torch.float64,
     )
     scale = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)

@@ -35,6 +35,12 @@ def best_over(metric: object, prediction: str, truths: Sequence[str]) -> float:
     return max(metric(prediction, truth) for truth in golds)  # type: ignore[operator]
 
 
+def is_right(prediction: str, truths: Sequence[str]) -> bool:
+    """Whether an answer counts as right when fitting scores to it: F1 > 0.5 against some gold answer;
+    no answer to a question without one is right."""
+    return bool(truths) and best_over(f1, prediction, truths) > 0.5
+
+
 def squad_scores(given: Sequence[str | None], golds: Sequence[Sequence[str]]) -> dict[str, Any]:
     """EM and F1 (x100) of the answers given (None: withheld) against each question's gold answers.
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lab.end_to_end import ArticleQuestion
-from lab.metrics import best_over, f1
+from lab.metrics import is_right
 from qa.pipeline import QuestionAnswerer
 from qa.verifier import DIRECTION, FEATURES, Verifier, answer_features
 
@@ -48,9 +48,8 @@ def verifier_examples(answerer: QuestionAnswerer, questions: list[ArticleQuestio
         reading = answerer.read(question.question, [question.document_id])
         spans = reading.output.spans
         if spans:
-            right = bool(question.answers) and best_over(f1, spans[0].text, question.answers) > 0.5
             examples.append(VerifierExample(question, answer_features(question.question, spans, reading.passages()),
-                                            right))
+                                            is_right(spans[0].text, question.answers)))
         if progress:
             progress(number + 1)
     return examples

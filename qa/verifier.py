@@ -10,6 +10,7 @@ applies to that probability.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -18,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from index.base import Span
 from qa.reader import AnswerSpan
@@ -65,19 +65,29 @@ class ReadPassage:
     lexical_score: float | None
 
 
+@functools.cache
+def stop_words() -> frozenset[str]:
+    """scikit-learn's English stop words, imported on first use: scikit-learn takes over a second to
+    import, which commands that never answer should not pay (`Verifier.load` asks for them)."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS)
+
+
 def _stem(word: str) -> str:
     """A crude singular: 'troops' and 'troop' match; enough for overlap, not for linguistics."""
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
 def content_words(text: str) -> set[str]:
-    return {_stem(w) for w in _WORD.findall(text.lower()) if w not in ENGLISH_STOP_WORDS}
+    stops = stop_words()
+    return {_stem(w) for w in _WORD.findall(text.lower()) if w not in stops}
 
 
 def _names(question: str) -> set[str]:
     """Capitalised question words after the first: names, places, titles."""
-    words = _WORD.findall(question)
-    return {_stem(w.lower()) for w in words[1:] if w[0].isupper() and w.lower() not in ENGLISH_STOP_WORDS}
+    words, stops = _WORD.findall(question), stop_words()
+    return {_stem(w.lower()) for w in words[1:] if w[0].isupper() and w.lower() not in stops}
 
 
 def _numbers(text: str) -> set[str]:
@@ -107,14 +117,14 @@ def answer_features(question: str, spans: Sequence[AnswerSpan], passages: Sequen
     spans = spans[:SPANS_SEEN]
     best = spans[0]
     passage = passages[best.passage_index]
-    key = normalize_answer(best.text) or best.text
-    others = [s for s in spans[1:] if (normalize_answer(s.text) or s.text) != key]
-    odds = [math.exp(min(s.margin, 50.0)) for s in spans]
-    agreeing = sum(o for s, o in zip(spans, odds, strict=True) if (normalize_answer(s.text) or s.text) == key)
+    keys = [normalize_answer(span.text) or span.text for span in spans]
+    others = [span for span, key in zip(spans[1:], keys[1:], strict=True) if key != keys[0]]
+    odds = [math.exp(min(span.margin, 50.0)) for span in spans]
+    agreeing = sum(o for key, o in zip(keys, odds, strict=True) if key == keys[0])
     covering, sentence = _sentences(passage, best.start, best.end)
     sentence_words, passage_words = content_words(sentence), content_words(passage.text)
     everywhere = set().union(*(content_words(p.text) for p in passages))
-    asked = content_words(question)
+    asked, answer_words = content_words(question), content_words(best.text)
     names, numbers = _names(question), _numbers(question)
     lowered = question.lower()
     negated = bool(_NEGATIONS & set(_WORD.findall(lowered.replace("n't", " nt"))))
@@ -128,7 +138,7 @@ def answer_features(question: str, spans: Sequence[AnswerSpan], passages: Sequen
         "vote_share": agreeing / sum(odds),
         "passage_rank": math.log1p(best.passage_index),
         "answer_words": math.log1p(len(_WORD.findall(best.text))),
-        "answer_in_question": _share(content_words(best.text), asked) if content_words(best.text) else 0.0,
+        "answer_in_question": _share(answer_words, asked) if answer_words else 0.0,
         "question_in_sentence": _share(asked, content_words(covering)),
         "question_in_sentences_around": _share(asked, sentence_words),
         "question_in_passage": _share(asked, passage_words),
@@ -168,6 +178,7 @@ class Verifier:
         path = folder / VERIFIER_FILE
         if not path.exists():
             return None
+        stop_words()  # loaded with the verifier, so the first question does not wait for the import
         data = json.loads(path.read_text())
         if tuple(data["features"]) != FEATURES:
             raise ValueError(f"{path} was fitted on other features; refit it with `citeqa calibrate-verifier`")
