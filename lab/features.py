@@ -33,7 +33,7 @@ def tokenize_examples(examples: list[SquadExample], tokenizer: Any, max_length: 
         )
         for index, sample_index in enumerate(encoded["overflow_to_sample_mapping"]):
             example = chunk[sample_index]
-            start, end = _label_window(
+            start, end = label_window(
                 example, encoded["offset_mapping"][index], encoded.sequence_ids(index)
             )
             features.append(
@@ -42,7 +42,7 @@ def tokenize_examples(examples: list[SquadExample], tokenizer: Any, max_length: 
     return features
 
 
-def _label_window(
+def label_window(
     example: SquadExample, offsets: list[tuple[int, int]], sequence_ids: list[int | None]
 ) -> tuple[int, int]:
     if example.answer_start < 0:
