@@ -263,6 +263,7 @@ def logits_of(model: Any, windows: Sequence[Window], pad_id: int, types: bool, d
 def evaluate(model: Any, data: dict[str, Any], pad_id: int, types: bool, device: torch.device) -> dict[str, Any]:
     """Gold-paragraph EM/F1 never abstaining, and, where some questions have no answer, the AUC of the
     best span's margin over [CLS] and the F1 / no-answer accuracy / HasAns F1 at the best threshold."""
+    model.eval()  # a model built from its config starts in training mode: dropout would skew the figures
     windows, examples, golds = data["windows"], data["examples"], data["golds"]
     if golds is None:
         golds = [[e.answer_text] if e.answer_start >= 0 else [] for e in examples]

@@ -42,7 +42,18 @@ part2)
 run)
   cp -r "${CARRY_SOURCE:-.carry}/p3/." "$C/"
   ls "$C/teacher-packed" | wc -l
-  for _ in $(seq 200); do [ -e "$F/done-teacher" ] && [ -e "$F/done-student" ] && break; sleep 2; done
+  for _ in $(seq 200); do
+    [ -e "$F/done-teacher" ] && [ -e "$F/done-student" ] && break
+    pgrep -f "lab.distil prepare" >/dev/null || { echo "prepare is not running: tokenising now"; break; }
+    sleep 2
+  done
+  cd "$W/code"
+  for who in teacher student; do
+    [ -e "$F/done-$who" ] || python3 -m lab.distil prepare --who "$who" --examples "$C/examples.json.xz" \
+      --eval "$C/eval/squad-v1.1-dev-articles-25-48.json" "$C/eval/squad-v2.0-dev-public.json" \
+      --teacher-tokenizer "$C/teacher" --student-tokenizer "$W/code/qa/reader_model" --out "$F" &
+  done
+  wait
   tail -n 3 "$W"/prepare-*.log || true
   cd "$W/code"
   python3 -m lab.distil teacher --features "$F" --packed "$C/teacher-packed" --model "$C/teacher" \
