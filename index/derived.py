@@ -42,33 +42,40 @@ STALE_STAGING_SECONDS = 3600  # a staging file this old belongs to a writer that
 _NAME = re.compile(r"(base|log)-(\d+)(\.npz)?$")
 
 
-@dataclass
 class Change:
     """The chunks one write removed and added (a chunk added and removed within the write is in neither)."""
 
-    removed_ids: list[int] = field(default_factory=list)
-    removed_texts: list[str] = field(default_factory=list)
-    added_ids: list[int] = field(default_factory=list)
-    added_texts: list[str] = field(default_factory=list)
-    added_vectors: list[np.ndarray] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.removed: dict[int, str] = {}  # chunk id -> text
+        self.added: dict[int, tuple[str, np.ndarray]] = {}  # chunk id -> text, vector
 
     def remove(self, chunk_id: int, text: str) -> None:
-        if chunk_id in self.added_ids:
-            at = self.added_ids.index(chunk_id)
-            del self.added_ids[at], self.added_texts[at], self.added_vectors[at]
-        else:
-            self.removed_ids.append(chunk_id)
-            self.removed_texts.append(text)
+        if self.added.pop(chunk_id, None) is None:
+            self.removed[chunk_id] = text
 
     def add(self, chunk_id: int, text: str, vector: np.ndarray) -> None:
-        self.added_ids.append(chunk_id)
-        self.added_texts.append(text)
-        self.added_vectors.append(vector)
+        self.added[chunk_id] = (text, vector)
+
+    @property
+    def removed_ids(self) -> list[int]:
+        return list(self.removed)
+
+    @property
+    def removed_texts(self) -> list[str]:
+        return list(self.removed.values())
+
+    @property
+    def added_ids(self) -> list[int]:
+        return list(self.added)
+
+    @property
+    def added_texts(self) -> list[str]:
+        return [text for text, _ in self.added.values()]
 
     def vectors(self, dimension: int) -> np.ndarray:
-        if not self.added_vectors:
+        if not self.added:
             return np.zeros((0, dimension), dtype=np.float32)
-        return np.stack(self.added_vectors).astype(np.float32)
+        return np.stack([vector for _, vector in self.added.values()]).astype(np.float32)
 
     def save(self, path: Path, dimension: int) -> None:
         texts = json.dumps({"removed": self.removed_texts, "added": self.added_texts}).encode()
@@ -79,13 +86,15 @@ class Change:
 
     @classmethod
     def load(cls, path: Path) -> Change:
+        change = cls()
         with np.load(path, allow_pickle=False) as saved:
             texts = json.loads(saved["texts"].tobytes())
-            change = cls([int(i) for i in saved["removed_ids"]], texts["removed"],
-                         [int(i) for i in saved["added_ids"]], texts["added"], list(saved["vectors"]))
-        if len(change.removed_ids) != len(change.removed_texts) or \
-                not len(change.added_ids) == len(change.added_texts) == len(change.added_vectors):
+            removed_ids, added_ids, vectors = saved["removed_ids"], saved["added_ids"], saved["vectors"]
+        if len(removed_ids) != len(texts["removed"]) or not len(added_ids) == len(texts["added"]) == len(vectors):
             raise ValueError(f"damaged change file {path}")
+        change.removed = {int(i): text for i, text in zip(removed_ids, texts["removed"], strict=True)}
+        change.added = {int(i): (text, vector) for i, text, vector in zip(added_ids, texts["added"], vectors,
+                                                                         strict=True)}
         return change
 
 
