@@ -5,6 +5,7 @@ one folder and writes that die before their commit."""
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from bm25s.tokenization import Tokenizer
 
 from api.services import Index
 from index import derived as derived_module
-from index.documents import make_document
+from index.base import PreparedDocument
+from index.chunk import Chunk, Span
+from index.documents import Document, make_document
 from index.lexical import LexicalIndex
 from index.store import SqliteStore
 
@@ -145,6 +148,46 @@ def test_two_stores_on_one_folder_see_each_others_writes(tmp_path: Path, make_in
         assert {hit.document_id for hit in index.retriever.run("soup paprika saturn copper", 5)} == \
                {"saturn", "copper"}
         rankings(index.store, vectors)
+
+
+def test_two_stores_writing_at_once_on_one_folder_end_equal_to_a_rebuild(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(derived_module, "SNAPSHOT_EVERY_WRITES", 3)  # snapshots and tidying race the other's writes
+    manifest = {"embedding_model": "synthetic", "embedding_dimension": 8, "chunk_tokens": 160}
+    stores = [SqliteStore(tmp_path, manifest, 100_000).open() for _ in range(2)]
+    failures: list[BaseException] = []
+
+    def prepared(name: str, rng: random.Random) -> PreparedDocument:
+        text = random_text(rng, 2)
+        vector = np.array([rng.gauss(0, 1) for _ in range(8)], dtype=np.float32)
+        return PreparedDocument(Document(name, name, text, {}), [Span(0, len(text))],
+                                [Chunk(0, 0, len(text), text, 0, 0)], (vector / np.linalg.norm(vector))[None])
+
+    def work(number: int) -> None:
+        rng, store = random.Random(number), stores[number]
+        try:
+            for step in range(24):
+                store.write([prepared(f"s{number}-{step}", rng)], replace=True)
+                if step % 3 == 2:
+                    store.delete(f"s{number}-{step - 1}")
+                store.lexical_ranking("river copper", 10, None)  # reads between writes, each from its own memory
+        except BaseException as error:  # reported below, in the test's thread
+            failures.append(error)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures
+    rng = np.random.default_rng(5)
+    vectors = {query: vector / np.linalg.norm(vector)
+               for query, vector in zip(QUERIES, rng.standard_normal((len(QUERIES), 8)).astype(np.float32),
+                                        strict=True)}
+    assert stores[0].counts() == (32, 32)
+    rankings(stores[0], vectors, other=stores[1])
 
 
 @pytest.mark.parametrize("dies_in", ["save_change", "save_snapshot"])
