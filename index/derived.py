@@ -7,7 +7,9 @@ then applies the change to the indexes in memory: work proportional to the write
 Every `SNAPSHOT_EVERY_WRITES` writes (or when the changes since the snapshot grow past a share of it)
 the write first saves the indexes of the committed version as a new snapshot; when removed chunks
 pile up past `REBUILD_DEAD_SHARE` of the live ones, the write rebuilds both indexes from SQLite instead
-(what happens anyway when the files are missing or damaged).
+(what happens anyway when the files are missing or damaged). A store object that finds the database at
+a later version than its indexes (another process wrote) applies the change files in between, or loads
+the snapshot and change files when those are gone.
 
 Every file appears whole or not at all (written under a temporary name, then renamed), and files for
 versions above the committed one (left by a write that died before its commit) are deleted by the
@@ -192,6 +194,18 @@ class DerivedFolders:
             except Exception:  # a damaged or vanished file: try an older snapshot, else rebuild from the database
                 continue
         return None
+
+    def catch_up(self, derived: DerivedIndexes, version: int) -> bool:
+        """Bring `derived` to `version` with the change files after its own version, when they are all
+        there (another process's writes; a snapshot since may have deleted them). False leaves `derived`
+        as it was, or in an unknown state when a change failed to apply: then it must be dropped."""
+        try:
+            changes = [Change.load(self._log(later)) for later in range(derived.version + 1, version + 1)]
+        except Exception:  # missing or damaged: load the whole indexes instead
+            return False
+        for later, change in enumerate(changes, start=derived.version + 1):
+            derived.apply(change, later)
+        return True
 
     def save_snapshot(self, derived: DerivedIndexes) -> None:
         """Save `derived` whole as `base-<its version>`; the change files after it stay valid."""

@@ -122,9 +122,19 @@ class SqliteStore:
             return derived
 
     def _load_indexes(self, connection: sqlite3.Connection, version: int) -> DerivedIndexes | None:
-        """The saved indexes of `version`, when they hold as many chunks as the database does at it."""
-        derived = self.folders.load(version, self.dimension)
+        """The indexes of `version` when they hold as many chunks as the database does at it: the ones in
+        memory brought up to date with the change files of the writes since (another process's), else
+        the saved ones. Called under `_lock`."""
         chunks = connection.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        current = self._derived
+        if current is not None and current.version < version:
+            caught_up = False
+            with suppress(Exception):  # a change that does not apply: the saved indexes are loaded instead
+                caught_up = self.folders.catch_up(current, version) and len(current) == chunks
+            if caught_up:
+                return current
+            self._derived = None  # left behind, or changed part of the way: never searched again
+        derived = self.folders.load(version, self.dimension)
         return derived if derived is not None and len(derived) == chunks else None
 
     def _build_indexes(self, connection: sqlite3.Connection, version: int) -> DerivedIndexes:

@@ -135,12 +135,24 @@ def test_random_writes_keep_rankings_equal_to_a_rebuild(tmp_path: Path, make_ind
     assert any(n.startswith("base-") for n in names) and store.counts()[1] > 0
 
 
-def test_two_stores_on_one_folder_see_each_others_writes(tmp_path: Path, make_index: Callable[..., Index]) -> None:
+def test_two_stores_on_one_folder_see_each_others_writes(tmp_path: Path, make_index: Callable[..., Index],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "shared"
     first, second = make_index(folder), make_index(folder)
     vectors = dict(zip(QUERIES, first.indexer.embedder.run(QUERIES), strict=True))
     first.indexer.add(make_document("The soup is served in a blue bowl with paprika.", document_id="soup"))
     second.indexer.add(make_document("Saturn has rings made of ice and rock.", document_id="saturn"))
+    loads = 0
+    for index in (first, second):  # from here on each store follows the other's writes by their change files
+        assert isinstance(index.store, SqliteStore)
+        load = index.store.folders.load
+
+        def counted(*args: object, load: Callable[..., object] = load) -> object:
+            nonlocal loads
+            loads += 1
+            return load(*args)
+
+        monkeypatch.setattr(index.store.folders, "load", counted)
     first.indexer.add(make_document("Copper conducts electricity; glass does not.", document_id="copper"))
     second.store.delete("soup")
     for index in (first, second):
@@ -148,6 +160,7 @@ def test_two_stores_on_one_folder_see_each_others_writes(tmp_path: Path, make_in
         assert {hit.document_id for hit in index.retriever.run("soup paprika saturn copper", 5)} == \
                {"saturn", "copper"}
         rankings(index.store, vectors)
+    assert loads == 0
 
 
 def test_two_stores_writing_at_once_on_one_folder_end_equal_to_a_rebuild(
