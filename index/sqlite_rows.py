@@ -91,3 +91,13 @@ def insert(connection: sqlite3.Connection, item: PreparedDocument) -> None:
           np.ascontiguousarray(vector, dtype=np.float32).tobytes())
          for c, vector in zip(item.chunks, item.vectors, strict=True)],
     )
+
+
+def chunk_texts(connection: sqlite3.Connection, document_id: str) -> list[tuple[int, str]]:
+    return connection.execute("SELECT id, text FROM chunks WHERE document_id = ? ORDER BY id",
+                              (document_id,)).fetchall()
+
+
+def chunk_rows(connection: sqlite3.Connection, document_id: str) -> list[tuple[int, str, bytes]]:
+    return connection.execute("SELECT id, text, embedding FROM chunks WHERE document_id = ? ORDER BY id",
+                              (document_id,)).fetchall()

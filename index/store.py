@@ -6,7 +6,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from index.base import (
     UnknownDocumentError,
 )
 from index.chunk import Span
-from index.derived import DerivedFolders, DerivedIndexes
+from index.derived import Change, DerivedFolders, DerivedIndexes
 from index.documents import Document
 
 
@@ -103,67 +103,121 @@ class SqliteStore:
 
     # --------------------------------------------------------- derived indexes
     def _current_indexes(self) -> DerivedIndexes:
-        """The derived indexes of the committed version, loaded from their folder or rebuilt."""
+        """The derived indexes of the committed version: in memory, loaded from their files or rebuilt."""
         current = self._derived
         if current is not None and current.version == self.version():
             return current  # readers never wait for a writer that has not committed yet
         with self._lock:
-            version = self.version()
-            if self._derived is not None and self._derived.version == version:
-                return self._derived
-            derived = self.folders.load(version) or self._build_indexes(self._connection(), version)
+            with self._snapshot() as connection:
+                version = int(sql.read_meta(connection, "version") or 0)
+                if self._derived is not None and self._derived.version == version:
+                    return self._derived
+                derived = self._load_indexes(connection, version)
+                if derived is None:
+                    derived = self._build_indexes(connection, version)
+                    # Another process's write may tidy the folder meanwhile: then it is rebuilt again when needed.
+                    with suppress(OSError):
+                        self.folders.save_snapshot(derived)
             self._derived = derived
             return derived
 
+    def _load_indexes(self, connection: sqlite3.Connection, version: int) -> DerivedIndexes | None:
+        """The indexes of `version` when they hold as many chunks as the database does at it: the ones in
+        memory brought up to date with the change files of the writes since (another process's), else
+        the saved ones. Called under `_lock`."""
+        chunks = connection.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        current = self._derived
+        if current is not None and current.version < version:
+            caught_up = False
+            with suppress(Exception):  # a change that does not apply: the saved indexes are loaded instead
+                caught_up = self.folders.catch_up(current, version) and len(current) == chunks
+            if caught_up:
+                return current
+            self._derived = None  # left behind, or changed part of the way: never searched again
+        derived = self.folders.load(version, self.dimension)
+        return derived if derived is not None and len(derived) == chunks else None
+
     def _build_indexes(self, connection: sqlite3.Connection, version: int) -> DerivedIndexes:
+        """Both indexes from every chunk the connection sees, stamped with `version` (not saved)."""
         rows = connection.execute("SELECT id, text, embedding FROM chunks ORDER BY id").fetchall()
         ids = np.array([row[0] for row in rows], dtype=np.int64)
         vectors = (np.frombuffer(b"".join(row[2] for row in rows), dtype=np.float32).reshape(-1, self.dimension)
                    if rows else np.zeros((0, self.dimension), dtype=np.float32))
-        derived = DerivedIndexes.build(version, ids, vectors, [row[1] for row in rows],
-                                       exact=len(ids) <= self.exact_search_max_chunks)
-        self.folders.save(derived)
-        return derived
+        return DerivedIndexes.build(version, ids, vectors, [row[1] for row in rows],
+                                    exact=len(ids) <= self.exact_search_max_chunks)
 
     # ------------------------------------------------------------------ writes
     def write(self, prepared: Sequence[PreparedDocument], replace: bool) -> list[IngestResult]:
         """Store prepared documents in one atomic write, replacing same-id ones unless `replace` is false."""
         results = []
-        with self._write_transaction() as connection:
+        with self._write_transaction() as (connection, change):
             for item in prepared:
+                removed = sql.chunk_texts(connection, item.document.id)
                 replaced = sql.delete_rows(connection, item.document.id)
                 if replaced and not replace:
                     raise DocumentExistsError(item.document.id)
+                for chunk_id, text in removed:
+                    change.remove(chunk_id, text)
                 sql.insert(connection, item)
+                for chunk_id, text, embedding in sql.chunk_rows(connection, item.document.id):
+                    change.add(chunk_id, text, np.frombuffer(embedding, dtype=np.float32))
                 results.append(IngestResult(item.document.id, len(item.chunks), len(item.sentences), replaced))
         return results
 
     def delete(self, document_id: str) -> None:
-        with self._write_transaction() as connection:
+        with self._write_transaction() as (connection, change):
+            removed = sql.chunk_texts(connection, document_id)
             if not sql.delete_rows(connection, document_id):
                 raise UnknownDocumentError(document_id)
+            for chunk_id, text in removed:
+                change.remove(chunk_id, text)
 
     @contextmanager
-    def _write_transaction(self) -> Iterator[sqlite3.Connection]:
-        """One writer at a time; the version is bumped and its derived indexes are saved before COMMIT.
+    def _write_transaction(self) -> Iterator[tuple[sqlite3.Connection, Change]]:
+        """One writer at a time; the version is bumped and the write's derived-index files saved before COMMIT.
 
-        A crash before the commit leaves the old version (and its folder) in force; after it, the new one.
+        The body records in the Change what it removes and adds. Before the commit the write saves that
+        change as `log-<new version>` (and first, now and then, a snapshot of the committed version), or,
+        when no indexes of the committed version can be had or dead chunks pile up, rebuilds both indexes
+        from what the transaction sees and saves them as `base-<new version>`. A crash before the commit
+        leaves the old version in force (its files are still there; the new version's are ignored, then
+        deleted by the next write); after it, the new one. In memory the change is applied after COMMIT.
         """
         with self._lock:
             connection = self._connection()
             connection.execute("BEGIN IMMEDIATE")
             try:
-                yield connection
-                version = int(sql.read_meta(connection, "version") or 0) + 1
+                version = int(sql.read_meta(connection, "version") or 0)
+                self.folders.drop_after(version)
+                current = self._derived if self._derived is not None and self._derived.version == version \
+                    else self._load_indexes(connection, version)
+                change = Change()
+                yield connection, change
+                version += 1
                 sql.write_meta(connection, "version", version)
-                derived = self._build_indexes(connection, version)
+                rebuilt = None
+                if current is None or current.wants_rebuild(change, self.exact_search_max_chunks):
+                    rebuilt = self._build_indexes(connection, version)
+                    self.folders.save_snapshot(rebuilt)
+                else:
+                    if current.wants_snapshot():
+                        self.folders.save_snapshot(current)  # the committed version: valid whatever happens next
+                    self.folders.save_change(change, version, self.dimension)
                 connection.execute("COMMIT")
             except BaseException:
                 if connection.in_transaction:
                     connection.execute("ROLLBACK")
                 raise
-            self._derived = derived
-            self.folders.drop_all_but(version)
+            if rebuilt is not None:
+                self._derived = rebuilt
+            else:
+                assert current is not None
+                try:
+                    current.apply(change, version)
+                    self._derived = current
+                except Exception:  # never serve indexes of an unknown state: reload or rebuild on next use
+                    self._derived = None
+            self.folders.drop_before(version)
 
     @contextmanager
     def _snapshot(self) -> Iterator[sqlite3.Connection]:
@@ -212,7 +266,7 @@ class SqliteStore:
     def dense_ranking(self, vector: np.ndarray, depth: int,
                       document_ids: Sequence[str] | None) -> list[tuple[int, float]]:
         if document_ids is None:
-            return self._current_indexes().dense.search(vector, depth)
+            return self._current_indexes().dense_search(vector, depth)
         # Within a few documents, exact scores over their own vectors beat filtering a global ranking.
         allowed = self._chunk_ids_of(document_ids)
         if not len(allowed):
@@ -230,7 +284,7 @@ class SqliteStore:
         allowed = self._chunk_ids_of(document_ids) if document_ids is not None else None
         if allowed is not None and not len(allowed):
             return []
-        return self._current_indexes().lexical.search(query, depth, allowed)
+        return self._current_indexes().lexical_search(query, depth, allowed)
 
     def _chunk_ids_of(self, document_ids: Sequence[str]) -> np.ndarray:
         if not document_ids:

@@ -54,7 +54,7 @@ def check_consistent(settings: Settings, embedder: Embedder) -> set[str]:
             ids = {row[0] for row in connection.execute("SELECT id FROM chunks")}
     else:
         derived = store._current_indexes()
-        assert len(derived.dense) == total_chunks == len(derived.lexical.ids)
+        assert len(derived.dense) == total_chunks == len(derived.lexical)
         ids = {row[0] for row in store._connection().execute("SELECT id FROM chunks")}
     for hit in index.retriever.run("sentence talks about topic", 10):
         assert hit.chunk.chunk_id in ids
