@@ -58,7 +58,9 @@ def pack(source: Path, target: Path, parts: int, exact: Callable[[str], bool] = 
     sizes = [state[n].numel() * (2 if exact(n) or state[n].dim() < 2 else 1) for n in names]
     budget = sum(sizes) / parts
     target.mkdir(parents=True, exist_ok=True)
-    written, shard, used = [], {}, 0.0
+    written: list[Path] = []
+    shard: dict[str, torch.Tensor] = {}
+    used = 0.0
     for name, size in zip(names, sizes, strict=True):
         tensor = state[name].float()
         if exact(name) or tensor.dim() < 2:
@@ -138,7 +140,7 @@ def prepare(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     examples = load_examples(Path(args.examples))
-    sets = {"train": (examples, None)}
+    sets: dict[str, tuple[list[SquadExample], list[list[str]] | None]] = {"train": (examples, None)}
     for path in args.eval:
         sets[Path(path).stem] = gold_examples(Path(path))
     for who, tokenizer_dir, length in (("teacher", args.teacher_tokenizer, args.teacher_length),
@@ -375,7 +377,7 @@ def student(args: argparse.Namespace) -> None:
 
         state = {k: v.float() for k, v in load_file(str(Path(args.init) / "model.safetensors")).items()}
     model.load_state_dict(state)
-    model.to(device)
+    model.to(device)  # type: ignore[arg-type]
     feats = Path(args.features)
     train_data = _load(feats / "student-train.pkl")
     trained = [w for w in train_data["windows"] if w.example < args.train_examples]

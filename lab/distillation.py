@@ -53,7 +53,7 @@ def encode_windows(examples: Sequence[SquadExample], tokenizer: Any, max_length:
             context = [i for i, sid in enumerate(sequence_ids) if sid == 1]
             offsets = np.array(encoded["offset_mapping"][index], dtype=np.int32).reshape(-1, 2)
             offsets[[sid != 1 for sid in sequence_ids]] = 0
-            start, end = label_window(chunk[sample], offsets.tolist(), sequence_ids)
+            start, end = label_window(chunk[sample], [(int(a), int(b)) for a, b in offsets], sequence_ids)
             windows.append(Window(
                 example=offset + sample,
                 input_ids=np.array(encoded["input_ids"][index], dtype=np.int32),
