@@ -7,7 +7,11 @@
 #   call 2: `bash lab/distil_device.sh part2`, carrying .carry/p2 (teacher parts 4-8).
 #   call 3: `bash lab/distil_device.sh run`, carrying .carry/p3 (teacher part 9, the packed reader):
 #           teacher fine-tuning, its targets, two students in parallel; results in $OUT.
+#   call 4 (if minutes are left): `bash lab/distil_device.sh more`: the better student trained further.
 # qa/reader_model/model.safetensors stays behind for all three (the packed copy travels instead).
+# A later lease can skip the teacher: `bash lab/distil_device.sh students` in one call, carrying
+# .carry/ps (examples.json.xz, the teacher's targets.npz brought back by call 3, student-packed/).
+# The payloads are made by `python -m lab.distil pack` calls listed in qa/reader_model/README.md.
 set -euo pipefail
 C=${CARRY_DIR:-/tmp/carry}
 F=${FEATURES_DIR:-/tmp/feats}
@@ -70,6 +74,35 @@ run)
   wait
   for v in a b; do
     grep -v -i warn "$W/student-$v.log" | tail -n 8 || true
+    for i in 0 1; do cp "$W/student-$v/student-$i.safetensors" "$OUT/$v-$i.safetensors" || true; done
+    cp "$W/student-$v/report.json" "$OUT/$v-report.json" || true
+  done
+  ;;
+students)
+  # One call, no teacher: a lease that carries .carry/ps (examples.json.xz, targets.npz from an earlier
+  # lease, student-packed/) trains up to three students in parallel for STUDENT_BUDGET seconds each.
+  mkdir -p "$C" "$W/code" "$F" "$W/teacher-out"
+  cp -r "${CARRY_SOURCE:-.carry}/ps/." "$C/"
+  cp "$C/targets.npz" "$W/teacher-out/targets.npz"
+  cp -r lab qa index "$W/code/"
+  mkdir -p "$C/eval"
+  cp "${EVAL_SOURCE:-bench/data}"/squad-v1.1-dev-articles-25-48.json "${EVAL_SOURCE:-bench/data}"/squad-v2.0-dev-public.json "$C/eval/"
+  cd "$W/code"
+  python3 -m lab.distil prepare --who student --examples "$C/examples.json.xz" \
+    --eval "$C/eval/squad-v1.1-dev-articles-25-48.json" "$C/eval/squad-v2.0-dev-public.json" \
+    --teacher-tokenizer none --student-tokenizer "$W/code/qa/reader_model" --out "$F"
+  IFS=';' read -ra variants <<<"${VARIANTS:-a 0.5 3e-5;b 0.9 5e-5}"
+  for variant in "${variants[@]}"; do
+    set -- $variant
+    python3 -m lab.distil student --features "$F" --init "$W/code/qa/reader_model" --packed "$C/student-packed" \
+      --targets "$W/teacher-out/targets.npz" --train-examples $TRAIN_EXAMPLES --report $GOLD \
+      --alpha "$2" --learning-rate "$3" --epochs "${EPOCHS:-2}" --batch-size "${STUDENT_BATCH:-32}" \
+      --budget "${STUDENT_BUDGET:-400}" --out "$W/student-$1" >"$W/student-$1.log" 2>&1 &
+  done
+  wait
+  for v in a b c; do
+    [ -d "$W/student-$v" ] || continue
+    grep -v -i warn "$W/student-$v.log" | tail -n 4 || true
     for i in 0 1; do cp "$W/student-$v/student-$i.safetensors" "$OUT/$v-$i.safetensors" || true; done
     cp "$W/student-$v/report.json" "$OUT/$v-report.json" || true
   done
