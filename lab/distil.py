@@ -458,6 +458,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--out", required=True)
     p.set_defaults(func=prepare)
 
+    p = steps.add_parser("pack", help="split weights into int8-row parts small enough for a device call")
+    p.add_argument("--source", required=True, help="a model.safetensors")
+    p.add_argument("--out", required=True)
+    p.add_argument("--parts", type=int, default=1)
+    p.add_argument("--reader", action="store_true",
+                   help="keep every tensor fp16 but the reader's frozen word embeddings")
+    p.set_defaults(func=lambda a: pack(Path(a.source), Path(a.out), a.parts,
+                                       (lambda name: name != WORD_EMBEDDINGS) if a.reader else (lambda name: False)))
+
     p = steps.add_parser("splice", help="a reader folder from the student's parts and the base's frozen embeddings")
     p.add_argument("--parts", nargs="+", required=True)
     p.add_argument("--base", required=True)
