@@ -1,9 +1,21 @@
-"""The API under test, two ways, each built once per session with its own data folder.
+"""The API under test, two ways, each built once per session (and per store backend) with its own store.
 
 In-process (most tests): `create_app` over real services (the session's embedder and reader, a real store)
 behind a `TestClient`, through fixtures `in_process`, `locked_in_process` and `client`.
 A real `citeqa serve` on loopback (`server`): only for what needs a socket, such as streaming, the
 browser page, and uvicorn's own handling of bodies and connections.
+
+Both backends: `api_backend` is the one parametrised fixture. `in_process`, `client`, `server`, the CLI's
+`run` and, through `backend`, `index`/`make_index` follow it, so every test that uses them runs on the
+embedded store and on the server backend (PostgreSQL + Milvus Lite, started once per session by
+`servers`; each app, server or test store gets its own database and collection). Tests marked
+`embedded_only` run on the embedded store alone: those that touch no stored document or ranking (input
+checked before any store access, body and chat limits, tokens checked before the body, the OpenAPI
+document), those whose subject is the page or the HTTP layer (the browser, generated requests, bodies
+over the limit), the event-loop timing checks, a store written before input was checked (only SQLite
+stores are that old) and the CLI's evaluation commands (their scratch stores are embedded). Tests using
+none of these fixtures (fake answerers, settings) need no store. `locked_in_process` and `locked_server`
+(tokens only) are embedded.
 """
 
 from __future__ import annotations
@@ -33,6 +45,42 @@ from qa.reader import Reader
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "admin-secret-for-tests"
 API_TOKEN = "api-secret-for-tests"
+BACKENDS = ("embedded", "server")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Each test that uses `api_backend` (directly or through the fixtures above) runs on both backends,
+    unless it is marked `embedded_only`."""
+    if "api_backend" in metafunc.fixturenames:
+        only_embedded = metafunc.definition.get_closest_marker("embedded_only") is not None
+        metafunc.parametrize("api_backend", BACKENDS[:1] if only_embedded else BACKENDS, indirect=True,
+                             scope="session")
+
+
+@pytest.fixture(scope="session")
+def api_backend(request: pytest.FixtureRequest) -> str:
+    """The store backend of this test's app, server or CLI: "embedded" or "server" (see the module's doc)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def backend(api_backend: str) -> str:
+    """`make_index`/`index` (tests/conftest.py) open the same backend as the app under test."""
+    return api_backend
+
+
+def server_backend(request: pytest.FixtureRequest, api_backend: str, name: str) -> dict[str, str]:
+    """The server backend's settings for one app or server (a database and a collection of its own), as
+    field names; nothing for the embedded store."""
+    if api_backend != "server":
+        return {}
+    postgres, milvus = request.getfixturevalue("servers")
+    url = postgres.database(name)
+    return {"database_url": url, "milvus_uri": milvus.uri, "milvus_collection": "c_" + url.rsplit("/", 1)[1]}
+
+
+def as_environment(fields: dict[str, str]) -> dict[str, str]:
+    return {f"CITEQA_{name.upper()}": value for name, value in fields.items()}
 
 
 @dataclass
@@ -73,10 +121,11 @@ def serve_in_process(settings: Settings, embedder: Embedder, reader: Reader) -> 
 
 
 @pytest.fixture(scope="session")
-def in_process(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, reader: Reader) -> Iterator[InProcess]:
-    """The app with an admin token (writes enabled) and no API token, as `server` runs."""
+def in_process(request: pytest.FixtureRequest, api_backend: str, tmp_path_factory: pytest.TempPathFactory,
+               embedder: Embedder, reader: Reader) -> Iterator[InProcess]:
+    """The app with an admin token (writes enabled) and no API token, as `server` runs, on `api_backend`."""
     settings = Settings.of(data_dir=tmp_path_factory.mktemp("in-process") / "data", admin_token=ADMIN_TOKEN,
-                           api_token=None)
+                           api_token=None, **server_backend(request, api_backend, "app"))
     with serve_in_process(settings, embedder, reader) as running:
         yield running
 
@@ -84,7 +133,7 @@ def in_process(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, rea
 @pytest.fixture(scope="session")
 def locked_in_process(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder,
                       reader: Reader) -> Iterator[InProcess]:
-    """The app that requires the API token and has no admin token (writes disabled)."""
+    """The app that requires the API token and has no admin token (writes disabled); embedded only."""
     settings = Settings.of(data_dir=tmp_path_factory.mktemp("locked-in-process") / "data", admin_token=None,
                            api_token=API_TOKEN)
     with serve_in_process(settings, embedder, reader) as running:
@@ -149,17 +198,21 @@ def stop(server: Server) -> None:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A real `citeqa serve` with an admin token, for the tests that need a socket (mark them slow)."""
+def server(request: pytest.FixtureRequest, api_backend: str,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real `citeqa serve` with an admin token, on `api_backend`, for the tests that need a socket (mark
+    them slow)."""
     folder = tmp_path_factory.mktemp("server")
-    running = start_server(folder / "data", folder / "server.log", CITEQA_ADMIN_TOKEN=ADMIN_TOKEN)
+    running = start_server(folder / "data", folder / "server.log", CITEQA_ADMIN_TOKEN=ADMIN_TOKEN,
+                           **as_environment(server_backend(request, api_backend, "serve")))
     yield running
     stop(running)
 
 
 @pytest.fixture(scope="session")
 def locked_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A real `citeqa serve` with both tokens set: every /v1 route needs the API token, writes the admin's."""
+    """A real `citeqa serve` with both tokens set: every /v1 route needs the API token, writes the admin's
+    (embedded only)."""
     folder = tmp_path_factory.mktemp("locked-server")
     running = start_server(folder / "data", folder / "server.log", CITEQA_ADMIN_TOKEN=ADMIN_TOKEN,
                            CITEQA_API_TOKEN=API_TOKEN)

@@ -1,4 +1,4 @@
-"""POST /v1/ask with the real models, on the default article (in-process)."""
+"""POST /v1/ask with the real models, on the default article (in-process, on each backend)."""
 
 from __future__ import annotations
 
@@ -50,3 +50,14 @@ def test_top_k_and_document_filter(client) -> None:
     body = client.post("/v1/ask", json={"question": "Who is Yevgeny Prigozhin?", "top_k": 1,
                                         "document_ids": [DEFAULT_ID]}).json()
     assert body["citations"] and all(c["document_id"] == DEFAULT_ID for c in body["citations"])
+
+
+def test_an_unknown_document_is_a_404_and_changes_nothing(client) -> None:
+    before = client.get("/v1/documents").json()["documents"]
+    for route, body in (("/v1/ask", {"question": "who?", "document_ids": ["no-such-doc"]}),
+                        ("/v1/chat", {"messages": [{"role": "user", "content": "who?"}],
+                                      "document_ids": ["no-such-doc"]})):
+        response = client.post(route, json=body)
+        assert response.status_code == 404, (route, response.text)
+        assert response.json()["error"]["code"] == "unknown_document"
+    assert client.get("/v1/documents").json()["documents"] == before

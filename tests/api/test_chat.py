@@ -118,6 +118,7 @@ def test_openai_follow_up(in_process) -> None:
     assert "Prigozhin" in second.model_extra["question"]
 
 
+@pytest.mark.embedded_only  # the rewrite's and the event loop's timing, whatever the store
 def test_a_hostile_chat_neither_blocks_the_server_nor_takes_long(in_process) -> None:
     import threading
     import time
@@ -145,6 +146,7 @@ def test_a_hostile_chat_neither_blocks_the_server_nor_takes_long(in_process) -> 
     assert health < 2.0 and timings["chat"] < 20.0
 
 
+@pytest.mark.embedded_only  # a limit on the question as sent
 def test_the_question_as_sent_is_held_to_the_limit_not_its_rewrite(client) -> None:
     follow_up = "What did he say about the Ministry of Defence?"
     follow_up += " " + "x" * (1000 - len(follow_up) - 1)
@@ -157,6 +159,7 @@ def test_the_question_as_sent_is_held_to_the_limit_not_its_rewrite(client) -> No
     assert "Prigozhin" in response.json()["question"]
 
 
+@pytest.mark.embedded_only  # refused before any work
 def test_whole_chat_limits_are_checked_before_any_work(client) -> None:
     user = {"role": "user", "content": "Who is Yevgeny Prigozhin?"}
     reply = {"role": "assistant", "content": "Yevgeny Prigozhin"}

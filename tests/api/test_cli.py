@@ -1,5 +1,6 @@
 """The citeqa command line in a fresh data folder: in-process through typer's runner (the same app object the
-`citeqa` script calls), and as real subprocesses where the process itself matters (argv bytes, stdin, cwd)."""
+`citeqa` script calls), and as real subprocesses where the process itself matters (argv bytes, stdin, cwd).
+`run` commands use a fresh store of each backend (a database and a collection of their own on the server)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.api.conftest import as_environment, server_backend
+
 CITEQA = str(Path(sys.executable).with_name("citeqa"))
 
 
@@ -23,13 +26,16 @@ class Ran:
 
 
 @pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def run(request: pytest.FixtureRequest, api_backend: str, tmp_path: Path,  # type: ignore[no-untyped-def]
+        monkeypatch: pytest.MonkeyPatch):
     from typer.testing import CliRunner
 
     from api import cli
     from api.settings import get_settings
 
     monkeypatch.setenv("CITEQA_DATA_DIR", str(tmp_path / "data"))
+    for name, value in as_environment(server_backend(request, api_backend, "cli")).items():
+        monkeypatch.setenv(name, value)
 
     def invoke(*args: str) -> Ran:
         get_settings.cache_clear()  # each command reads the settings afresh, as a new process would
@@ -74,6 +80,7 @@ def test_errors_are_one_clear_line(run, tmp_path: Path) -> None:  # type: ignore
 TINY_SQUAD = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-squad-v2.json"
 
 
+@pytest.mark.embedded_only  # its scratch store is embedded
 def test_eval_squad_reports_scores_recall_and_writes_answers(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     answers = tmp_path / "answers.jsonl"
     result = run("eval", "squad", str(TINY_SQUAD), "--json", "--answers", str(answers))
@@ -87,6 +94,7 @@ def test_eval_squad_reports_scores_recall_and_writes_answers(run, tmp_path: Path
     assert rows[0]["answer"] == "1821" and rows[0]["gold"] == ["1821"]
 
 
+@pytest.mark.embedded_only  # its scratch store is embedded
 def test_calibrate_verifier_fits_one_for_the_reader_that_the_pipeline_then_uses(  # type: ignore[no-untyped-def]
         run, tmp_path: Path) -> None:
     from qa.reader import SHIPPED_MODEL
@@ -104,6 +112,7 @@ def test_calibrate_verifier_fits_one_for_the_reader_that_the_pipeline_then_uses(
     assert verifier is not None and verifier.coef.shape == verifier.mean.shape
 
 
+@pytest.mark.embedded_only  # the reader alone, no store
 def test_eval_reader_prints_official_metrics_as_the_last_json_line(run) -> None:  # type: ignore[no-untyped-def]
     result = run("eval", "reader", "--gold-paragraph", str(TINY_SQUAD), "--json")
     assert result.returncode == 0, result.stderr
@@ -113,6 +122,7 @@ def test_eval_reader_prints_official_metrics_as_the_last_json_line(run) -> None:
     assert report["has_answer_f1"] > 50.0
 
 
+@pytest.mark.embedded_only  # refused before any store
 def test_eval_of_a_missing_file_is_a_clear_error(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     result = run("eval", "squad", str(tmp_path / "nope.json"))
     assert result.returncode != 0

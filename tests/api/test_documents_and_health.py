@@ -1,6 +1,8 @@
-"""Document CRUD over HTTP, health, readiness and metrics (in-process, on the session app)."""
+"""Document CRUD over HTTP, health, readiness and metrics (in-process, on the session app of each backend)."""
 
 from __future__ import annotations
+
+import pytest
 
 
 def test_health_ready_and_metrics(in_process) -> None:
@@ -17,6 +19,7 @@ def test_health_ready_and_metrics(in_process) -> None:
     assert 'route="/v1/ask"' in metrics
 
 
+@pytest.mark.embedded_only  # the API's description, no store
 def test_openapi_documents_offsets(client) -> None:
     schema = client.get("/openapi.json").json()
     assert "/v1/ask" in schema["paths"] and "/v1/chat/completions" in schema["paths"]
@@ -54,6 +57,7 @@ def test_upload_html_file(client) -> None:
     assert client.delete(f"/v1/documents/{document_id}").status_code == 204
 
 
+@pytest.mark.embedded_only  # the event loop's timing, whatever the store
 def test_healthz_answers_while_questions_are_worked_on(in_process) -> None:
     import threading
     import time
@@ -108,6 +112,7 @@ def test_a_failed_load_is_reported_not_loading_forever(tmp_path) -> None:
         assert error.status_code == 503 and error.json()["error"]["code"] == "load_failed"
 
 
+@pytest.mark.embedded_only  # only an SQLite store can predate the input checks
 def test_a_stored_lone_surrogate_does_not_break_listing_or_reading(tmp_path, index) -> None:
     from fastapi.testclient import TestClient
 
@@ -158,6 +163,7 @@ def test_json_without_an_id_does_not_replace_by_title_either(client) -> None:
     assert client.delete("/v1/documents/lighthouse").status_code == 204
 
 
+@pytest.mark.embedded_only  # refused before the store is asked
 def test_multipart_title_has_the_json_cap(client) -> None:
     response = client.post("/v1/documents", data={"title": "t" * 501},
                            files={"file": ("long-title.txt", b"A text with a very long title.")})

@@ -21,6 +21,9 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+# The contract of the HTTP layer, which is the same on either store; a minute per run already.
+pytestmark = pytest.mark.embedded_only
+
 ADMIN_TOKEN = "admin-secret-for-tests"  # as tests/api/conftest.py starts the servers
 API_TOKEN = "api-secret-for-tests"
 

@@ -18,6 +18,7 @@ ADMIN = {"Authorization": "Bearer admin-secret-for-tests"}
 
 pytestmark = [
     pytest.mark.slow,  # a real server and a real browser
+    pytest.mark.embedded_only,  # the page is under test; its answers come from the API tested on both stores
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed (.ci/run installs it)"),
 ]
 
