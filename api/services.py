@@ -77,7 +77,7 @@ def open_store(settings: Settings, store_manifest: dict[str, Any], rebuilding: b
         from index.postgres import PostgresStore
 
         milvus = MilvusChunks(config.milvus_uri, config.milvus_collection, int(store_manifest["embedding_dimension"]),
-                              token=config.milvus_token, db_name=config.milvus_db_name)
+                              token=config.milvus_token, db_name=config.milvus_db_name, shards=config.milvus_shards)
         try:
             server = PostgresStore(config.database_url, milvus, store_manifest)
         except BaseException:

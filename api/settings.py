@@ -47,6 +47,9 @@ class IndexSettings(BaseSettings):
     milvus_token: str | None = None
     milvus_db_name: str | None = None
     milvus_collection: str = Field(default="citeqa_chunks", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+    # Shards of the collection when citeqa creates it: Milvus's default 1, at most Milvus's default maximum
+    # (index.milvus DEFAULT_SHARDS, MAX_SHARDS: written out so that settings never import pymilvus).
+    milvus_shards: int = Field(default=1, ge=1, le=16)
 
     @field_validator("database_url", "milvus_uri", "milvus_token", "milvus_db_name", mode="before")
     @classmethod

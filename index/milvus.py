@@ -24,6 +24,8 @@ HNSW_SEARCH_DEPTH = 128  # as the embedded store's HNSW; searches ask for at lea
 TEXT_MAX_BYTES = 65_535  # Milvus's VARCHAR limit
 DOCUMENT_ID_MAX = 128  # index.documents.validate_id
 INSERT_BATCH = 512
+DEFAULT_SHARDS = 1  # Milvus's own default for a new collection
+MAX_SHARDS = 16  # Milvus's default proxy.maxShardNum
 FILTER_BATCH = 200  # documents named in one delete expression
 # The embedded store's BM25 (bm25s) drops these words and lowercases; an explicit list, because Milvus Lite
 # knows no "_english_" set, so the server and the tested engine analyse text alike.
@@ -61,9 +63,11 @@ class MilvusChunks:
     """One collection: chunk_id (primary key), document_id, text (analysed), dense vector, BM25 sparse vector."""
 
     def __init__(self, uri: str, collection: str, dimension: int, *, token: str | None = None,
-                 db_name: str | None = None, connect_timeout: float = 60.0) -> None:
+                 db_name: str | None = None, shards: int = DEFAULT_SHARDS, connect_timeout: float = 60.0) -> None:
         if dimension < 1:
             raise ValueError("dimension must be at least 1")
+        if not 1 <= shards <= MAX_SHARDS:
+            raise ValueError(f"shards must be from 1 to {MAX_SHARDS}")
         # The client waits this long for the server at connect (pymilvus's default, 10 s, was seen to run out
         # on a heavily loaded test machine).
         options: dict[str, Any] = {"uri": uri, "timeout": connect_timeout}
@@ -77,16 +81,26 @@ class MilvusChunks:
             raise ConnectionError(f"cannot reach Milvus at {uri} (CITEQA_MILVUS_URI): {error.message}") from None
         self.collection = collection
         self.dimension = dimension
+        self.shards = shards
 
     # ------------------------------------------------------------ collection
     def ensure(self) -> None:
-        """Create the collection if missing; refuse one whose vectors have another dimension."""
+        """Create the collection if missing; refuse one whose vectors have another dimension, or that was
+        created with another shard count (fixed at creation: `citeqa rebuild` re-creates it)."""
         if self.client.has_collection(self.collection):
-            stored = self._stored_dimension()
+            description = self.client.describe_collection(self.collection)
+            stored = self._stored_dimension(description)
             if stored != self.dimension:
                 raise StoreMismatchError(
                     f"the Milvus collection {self.collection!r} holds {stored}-dimensional vectors, the running "
                     f"embedder makes {self.dimension}: rebuild with `citeqa rebuild`, or set CITEQA_MILVUS_COLLECTION")
+            shards = int(description.get("num_shards") or 0)
+            if shards and shards != self.shards:
+                raise StoreMismatchError(
+                    f"the Milvus collection {self.collection!r} has {shards} shard(s) but CITEQA_MILVUS_SHARDS is "
+                    f"{self.shards}: shards are fixed when a collection is created. Set CITEQA_MILVUS_SHARDS={shards}, "
+                    "or re-create the collection with that many shards by `citeqa rebuild` (it copies every chunk "
+                    "again from PostgreSQL); Milvus Lite always has 1")
         else:
             try:
                 self._create()
@@ -102,8 +116,8 @@ class MilvusChunks:
         self._create()
         self.client.load_collection(self.collection)
 
-    def _stored_dimension(self) -> int:
-        for field in self.client.describe_collection(self.collection)["fields"]:
+    def _stored_dimension(self, description: Mapping[str, Any]) -> int:
+        for field in description["fields"]:
             if field["name"] == "dense":
                 return int(field["params"]["dim"])
         raise StoreMismatchError(f"the Milvus collection {self.collection!r} has no dense field: "
@@ -127,7 +141,7 @@ class MilvusChunks:
         indexes.add_index(field_name="document_id", index_type="INVERTED")
         # Strong: a search sees every write acknowledged before it, whichever replica made it.
         self.client.create_collection(self.collection, schema=schema, index_params=indexes,
-                                      consistency_level="Strong")
+                                      consistency_level="Strong", num_shards=self.shards)
 
     # ---------------------------------------------------------------- writes
     def upsert(self, rows: Iterable[ChunkRow]) -> int:

@@ -104,6 +104,20 @@ def test_the_server_backend_needs_both_servers(monkeypatch: pytest.MonkeyPatch) 
         Settings()
 
 
+def test_milvus_shards_default_to_milvus_own_and_stay_within_its_maximum(monkeypatch: pytest.MonkeyPatch) -> None:
+    from index.milvus import DEFAULT_SHARDS, MAX_SHARDS
+
+    assert Settings().index.milvus_shards == DEFAULT_SHARDS == 1
+    monkeypatch.setenv("CITEQA_MILVUS_SHARDS", "8")
+    assert Settings().index.milvus_shards == 8
+    for wrong in ("0", str(MAX_SHARDS + 1), "two"):
+        monkeypatch.setenv("CITEQA_MILVUS_SHARDS", wrong)
+        with pytest.raises(ValidationError, match="milvus_shards"):
+            Settings()
+    monkeypatch.setenv("CITEQA_MILVUS_SHARDS", str(MAX_SHARDS))
+    assert Settings().index.milvus_shards == MAX_SHARDS
+
+
 def test_cli_names_the_missing_server_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 

@@ -11,6 +11,7 @@ import pytest
 
 from api.services import Index
 from index import pg_rows
+from index.base import StoreMismatchError
 from index.documents import make_document
 from index.postgres import PostgresStore
 
@@ -96,3 +97,37 @@ def test_two_stores_on_one_database_see_each_others_writes_at_once(
     second.store.delete("metals")
     assert first.retriever.run("conducts electricity", 3) == []
     assert first.store.list_documents() == []
+
+
+def test_the_collection_is_created_with_the_configured_shards_and_another_count_is_refused_at_start(
+        tmp_path: Path, make_index: Callable[..., Index], monkeypatch: pytest.MonkeyPatch) -> None:
+    from pymilvus import MilvusClient
+
+    # Milvus Lite takes the shard count and ignores it (it always has, and reports, 1 shard), so what is
+    # checked here is the request citeqa sends; Milvus Standalone/Distributed create that many.
+    requested: list[object] = []
+    create = MilvusClient.create_collection
+
+    def recording(client: MilvusClient, name: str, *args: Any, **kwargs: Any) -> None:
+        requested.append(kwargs.get("num_shards"))
+        create(client, name, *args, **kwargs)
+
+    monkeypatch.setattr(MilvusClient, "create_collection", recording)
+    make_index(tmp_path / "four", index={"milvus_shards": 4})
+    assert requested == [4]
+
+    index = make_index(tmp_path)  # the default: Milvus's own, 1
+    assert requested == [4, 1]
+    index.indexer.add(make_document("Saturn has rings made of ice.", document_id="saturn"))
+    with pytest.raises(StoreMismatchError, match=r"has 1 shard\(s\) but CITEQA_MILVUS_SHARDS is 2"):
+        make_index(tmp_path, index={"milvus_shards": 2})
+
+    # `citeqa rebuild` (the store adopting the running settings) re-creates it with the new count and copies
+    # every chunk back from PostgreSQL.
+    store = index.store
+    assert isinstance(store, PostgresStore)
+    store.milvus.shards = 2
+    store.adopt_manifest()
+    assert requested == [4, 1, 2]
+    assert store.milvus.count() == store.counts()[1] == 1
+    assert index.retriever.run("rings of ice", 1)[0].document_id == "saturn"
