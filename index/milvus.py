@@ -176,16 +176,20 @@ class MilvusChunks:
         result = self.client.query(self.collection, filter="", output_fields=["count(*)"])
         return int(result[0]["count(*)"])
 
-    def all_ids(self) -> set[int]:
-        iterator = self.client.query_iterator(self.collection, batch_size=4096, filter="",
+    def ids_between(self, after: int, upto: int | None, batch_size: int = 4096) -> Iterator[list[int]]:
+        """The chunk ids in (after, upto] (upto None: every id above `after`), one batch at a time.
+
+        Milvus's query iterator pages by primary key (each page asks for ids above the last one it gave),
+        so rows of a page already given may be deleted while iterating.
+        """
+        expression = f"chunk_id > {int(after)}" + (f" and chunk_id <= {int(upto)}" if upto is not None else "")
+        iterator = self.client.query_iterator(self.collection, batch_size=batch_size, filter=expression,
                                               output_fields=["chunk_id"])
-        ids: set[int] = set()
         try:
             while batch := iterator.next():
-                ids.update(int(row["chunk_id"]) for row in batch)
+                yield [int(row["chunk_id"]) for row in batch]
         finally:
             iterator.close()
-        return ids
 
     def dense(self, vector: np.ndarray, depth: int, document_ids: Sequence[str] | None) -> list[tuple[int, float]]:
         return self._search([np.asarray(vector, dtype=np.float32).tolist()], "dense", depth, document_ids,

@@ -37,6 +37,7 @@ from index.milvus import ChunkRow, MilvusChunks
 log = logging.getLogger(__name__)
 SYNC_LOCK = 7_130_018  # advisory-lock namespace: one sync of a document at a time, across replicas
 SYNC_BATCH = 200  # documents copied to Milvus per transaction
+RECONCILE_RANGE = 10_000  # chunk ids compared per step of a full reconciliation: its memory, whatever the store
 
 
 class PostgresStore:
@@ -180,26 +181,63 @@ class PostgresStore:
                 "DELETE FROM milvus_pending WHERE document_id = %s AND version <= %s", pending)
             return copied
 
-    def reconcile(self, full: bool = False) -> None:
-        """Finish pending copies; when the counts differ (or `full`), copy what Milvus lacks, drop what it has extra."""
+    def reconcile(self, full: bool = False, *, range_size: int | None = None) -> None:
+        """Finish pending copies; when the counts differ (or `full`), copy what Milvus lacks, drop what it has extra.
+
+        The comparison walks the chunk ids in ranges of `range_size` PostgreSQL ids (RECONCILE_RANGE), so
+        it holds one range's ids at a time, not the store's.
+        """
         self.sync(None)
         if not full and self.milvus.count() == self.counts()[1]:
             return
-        # Milvus first: a row it holds was committed in PostgreSQL before, so it is in the later read unless
-        # its document is gone since (then dropping it is right).
-        in_milvus = self.milvus.all_ids()
-        with self.pool.connection() as connection:
-            in_postgres = {int(row[0]) for row in connection.execute("SELECT id FROM chunks")}
-        extra, missing = sorted(in_milvus - in_postgres), sorted(in_postgres - in_milvus)
+        size = range_size or RECONCILE_RANGE
+        if size < 1:
+            raise ValueError("range_size must be at least 1")
+        extra = missing = 0
+        after = 0  # chunk ids start at 1
+        while True:
+            with self.pool.connection() as connection:  # the range ends at the size-th id after `after`
+                bound = connection.execute("SELECT id FROM chunks WHERE id > %s ORDER BY id OFFSET %s LIMIT 1",
+                                           (after, size - 1)).fetchone()
+            upto = int(bound[0]) if bound is not None else None  # None: the last range, open above
+            dropped, copied = self._reconcile_range(after, upto)
+            extra, missing = extra + dropped, missing + copied
+            if upto is None:
+                break
+            after = upto
         if extra or missing:
-            log.warning("Milvus had %d chunks PostgreSQL lacks and lacked %d: reconciling", len(extra), len(missing))
-        self.milvus.delete_ids(extra)
-        for start in range(0, len(missing), 4096):
+            log.warning("Milvus had %d chunks PostgreSQL lacks and lacked %d: reconciled", extra, missing)
+
+    def _reconcile_range(self, after: int, upto: int | None) -> tuple[int, int]:
+        """Reconcile the chunk ids in (after, upto]: (rows dropped from Milvus, rows copied to it)."""
+        bounds = "id > %s" + (" AND id <= %s" if upto is not None else "")
+        with self.pool.connection() as connection:
+            in_postgres = {int(row[0]) for row in connection.execute(
+                f"SELECT id FROM chunks WHERE {bounds}", (after,) if upto is None else (after, upto))}
+        seen: set[int] = set()
+        dropped = 0
+        for batch in self.milvus.ids_between(after, upto):
+            seen.update(i for i in batch if i in in_postgres)
+            unknown = [i for i in batch if i not in in_postgres]
+            if not unknown:
+                continue
+            # Read again after Milvus gave them: a row Milvus holds was committed in PostgreSQL before it was
+            # copied, so it is found now (written since the range was read) unless its document is gone since,
+            # and then dropping it is right.
+            with self.pool.connection() as connection:
+                present = {int(row[0]) for row in connection.execute(
+                    "SELECT id FROM chunks WHERE id = ANY(%s)", (unknown,))}
+            gone = [i for i in unknown if i not in present]
+            self.milvus.delete_ids(gone)
+            dropped += len(gone)
+        lacking = sorted(in_postgres - seen)
+        for start in range(0, len(lacking), 4096):  # rows deleted since are simply not read, so not copied
             with self.pool.connection() as connection:
                 self.milvus.upsert(ChunkRow(int(r[0]), r[1], r[2], np.frombuffer(r[3], dtype=np.float32))
                                    for r in connection.execute(
                                        "SELECT id, document_id, text, embedding FROM chunks WHERE id = ANY(%s)",
-                                       (missing[start:start + 4096],)))
+                                       (lacking[start:start + 4096],)))
+        return dropped, len(lacking)
 
     # ------------------------------------------------------------------- reads
     def list_documents(self) -> list[DocumentSummary]:

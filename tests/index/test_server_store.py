@@ -6,13 +6,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psycopg
 import pytest
 
 from api.services import Index
-from index import pg_rows
+from index import pg_rows, postgres
 from index.base import StoreMismatchError
 from index.documents import make_document
+from index.milvus import ChunkRow
 from index.postgres import PostgresStore
 
 
@@ -131,3 +133,54 @@ def test_the_collection_is_created_with_the_configured_shards_and_another_count_
     assert requested == [4, 1, 2]
     assert store.milvus.count() == store.counts()[1] == 1
     assert index.retriever.run("rings of ice", 1)[0].document_id == "saturn"
+
+
+def postgres_ids(store: PostgresStore) -> list[int]:
+    with store.pool.connection() as connection:
+        return [int(row[0]) for row in connection.execute("SELECT id FROM chunks ORDER BY id")]
+
+
+def milvus_ids(store: PostgresStore) -> list[int]:
+    return sorted(i for batch in store.milvus.ids_between(0, None) for i in batch)
+
+
+def test_a_full_reconciliation_walks_the_ids_range_by_range(
+        tmp_path: Path, make_index: Callable[..., Index], monkeypatch: pytest.MonkeyPatch) -> None:
+    index = make_index(tmp_path)
+    store = index.store
+    assert isinstance(store, PostgresStore)
+    for n, stone in enumerate(["ice", "iron", "dust", "salt", "glass", "clay", "sand"]):
+        index.indexer.add(make_document(f"Moon {n} of the planet Kelra is made of {stone}.", document_id=f"moon-{n}"))
+    # Milvus drifts: it keeps a replaced document's old chunk (an id between live ones) and a deleted
+    # document's, loses two live chunks, and holds a row above every id PostgreSQL gave.
+    monkeypatch.setattr(store.milvus, "delete_stale", lambda *_: None)
+    index.indexer.add(make_document("Moon 2 of the planet Kelra is made of basalt.", document_id="moon-2"))
+    store.delete("moon-5")
+    monkeypatch.undo()
+    live = postgres_ids(store)
+    assert len(live) == 6
+    store.milvus.delete_ids([live[0], live[3]])
+    ghost = np.full(store.milvus.dimension, store.milvus.dimension ** -0.5, dtype=np.float32)
+    store.milvus.upsert([ChunkRow(live[-1] + 1000, "ghost", "A row PostgreSQL never had.", ghost)])
+    assert milvus_ids(store) != live
+
+    ranges: list[tuple[int, int | None]] = []
+    between = store.milvus.ids_between
+
+    def recorded(after: int, upto: int | None, batch_size: int = 4096) -> Any:
+        ranges.append((after, upto))
+        return between(after, upto, batch_size=2)  # small pages too: deleting while paging loses nothing
+
+    monkeypatch.setattr(store.milvus, "ids_between", recorded)
+    store.reconcile(full=True, range_size=2)
+    # Two PostgreSQL ids per range, each range starting where the last ended, the last one open above.
+    assert ranges == [(0, live[1]), (live[1], live[3]), (live[3], live[5]), (live[5], None)]
+    monkeypatch.undo()
+    assert milvus_ids(store) == live
+    assert [hit.document_id for hit in index.retriever.run("moon made of basalt", 1)] == ["moon-2"]
+
+    # On start, a count that differs runs the same walk (here in ranges of 3).
+    store.milvus.delete_ids([live[2]])
+    monkeypatch.setattr(postgres, "RECONCILE_RANGE", 3)
+    reopened = make_index(tmp_path).store
+    assert isinstance(reopened, PostgresStore) and milvus_ids(reopened) == live
