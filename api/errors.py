@@ -65,7 +65,8 @@ ERROR_STATUSES: dict[int, str] = {
          "(`unsupported_file_type`).",
     422: "A field is missing, of the wrong type or out of bounds (`invalid_request`), or a limit or check failed: "
          "`empty_question`, `question_too_long`, `chat_too_long`, `message_too_long`, `unknown_role`, "
-         "`invalid_text` (a lone surrogate), `invalid_document_id`, `empty_document`, `binary_content`, "
+         "`invalid_text` (a lone surrogate; in a title or metadata, also a NUL character), "
+         "`invalid_document_id`, `empty_document`, `binary_content`, "
          "`not_utf8`, `missing_file`.",
     429: "Over `CITEQA_RATE_LIMIT_PER_MINUTE` for this client (`rate_limited`); `Retry-After` says when to "
          "try again.",

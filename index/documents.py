@@ -72,6 +72,17 @@ def check_encodable(value: str, what: str) -> str:
     return value
 
 
+def check_storable(value: str, what: str) -> str:
+    """A title or metadata string: encodable, and without NUL, which PostgreSQL text cannot hold (the server
+    backend would fail the write); refused on both backends alike."""
+    check_encodable(value, what)
+    at = value.find("\x00")
+    if at >= 0:
+        raise DocumentError("invalid_text", f"the {what} holds a NUL character (U+0000) at character {at:,}; "
+                                            "send text without it")
+    return value
+
+
 def validate_text(text: str, max_chars: int) -> str:
     """Reject empty, binary, oversized or unencodable text."""
     check_encodable(text, "document text")
@@ -105,10 +116,10 @@ def make_document(
     """Build a validated document from plain text; a `date YYYY-MM-DD Headline` first line sets both."""
     validate_text(text, max_chars)
     if title:
-        check_encodable(title, "title")
+        check_storable(title, "title")
     for key, value in (metadata or {}).items():
-        check_encodable(key, "metadata key")
-        check_encodable(value, f"metadata value of {key!r}")
+        check_storable(key, "metadata key")
+        check_storable(value, f"metadata value of {key!r}")
     meta = dict(metadata or {})
     first_line = text.lstrip().split("\n", 1)[0].strip()
     dated = DATED_HEADLINE.match(first_line)

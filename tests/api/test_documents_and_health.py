@@ -163,6 +163,22 @@ def test_json_without_an_id_does_not_replace_by_title_either(client) -> None:
     assert client.delete("/v1/documents/lighthouse").status_code == 204
 
 
+@pytest.mark.parametrize("payload", [
+    {"text": "Fine text.", "title": "a\x00b"},
+    {"text": "Fine text.", "metadata": {"source": "a\x00"}},
+    {"text": "Fine text.", "metadata": {"so\x00urce": "a"}},
+], ids=["title", "metadata value", "metadata key"])
+def test_a_nul_in_a_title_or_metadata_is_refused_on_either_store(client, payload: dict) -> None:
+    # PostgreSQL text cannot hold NUL: the server backend failed the write with a 500 (SQLite took it).
+    before = client.get("/v1/documents").json()["documents"]
+    response = client.post("/v1/documents", json=payload)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_text", response.text
+    assert "NUL" in response.json()["error"]["message"]
+    assert client.get("/v1/documents").json()["documents"] == before
+    upload = client.post("/v1/documents", data={"title": "a\x00b"}, files={"file": ("nul.txt", b"Fine text.")})
+    assert upload.status_code == 422 and upload.json()["error"]["code"] == "invalid_text", upload.text
+
+
 @pytest.mark.embedded_only  # refused before the store is asked
 def test_multipart_title_has_the_json_cap(client) -> None:
     response = client.post("/v1/documents", data={"title": "t" * 501},
