@@ -194,8 +194,10 @@ class Settings(BaseModel):
         return self.index.data_dir / "optimized"
 
     def scratch(self, folder: Path) -> Settings:
-        """The same settings over a store of its own in `folder`, without the default article."""
-        return self.with_changes(index={"data_dir": folder, "ingest_default_corpus": False})
+        """The same settings over an embedded store of its own in `folder`, without the default article (never
+        a configured PostgreSQL + Milvus: those hold the user's documents, which `citeqa eval` must not touch)."""
+        return self.with_changes(index={"data_dir": folder, "ingest_default_corpus": False, "database_url": None,
+                                        "milvus_uri": None})
 
     def with_changes(self, **groups: Mapping[str, object]) -> Settings:
         """A copy with some fields of some groups changed, validated: `with_changes(index={"data_dir": p})`."""

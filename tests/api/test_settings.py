@@ -118,6 +118,17 @@ def test_milvus_shards_default_to_milvus_own_and_stay_within_its_maximum(monkeyp
     assert Settings().index.milvus_shards == MAX_SHARDS
 
 
+def test_a_scratch_store_is_embedded_even_with_the_server_backend_configured(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CITEQA_DATABASE_URL", "postgresql://citeqa@db/citeqa")
+    monkeypatch.setenv("CITEQA_MILVUS_URI", "http://milvus:19530")
+    settings = Settings()
+    assert settings.index.server_backend
+    scratch = settings.scratch(tmp_path)  # `citeqa eval squad` and calibrate-verifier ingest into it
+    assert not scratch.index.server_backend and scratch.index.data_dir == tmp_path
+    assert settings.index.server_backend  # the original is left as it was
+
+
 def test_cli_names_the_missing_server_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
