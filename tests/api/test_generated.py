@@ -21,7 +21,9 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-# The contract of the HTTP layer, which is the same on either store; a minute per run already.
+# Embedded only, for time (about a minute per run here): these check the HTTP layer's contract; input that
+# one store takes and the other cannot (NUL in a title or metadata) is tested on both in
+# test_documents_and_health.py.
 pytestmark = pytest.mark.embedded_only
 
 ADMIN_TOKEN = "admin-secret-for-tests"  # as tests/api/conftest.py starts the servers
