@@ -59,6 +59,13 @@ def clip_utf8(text: str, limit: int = TEXT_MAX_BYTES) -> str:
     return text if len(encoded) <= limit else encoded[:limit].decode("utf-8", errors="ignore")
 
 
+# pymilvus pings every 10 s, even on idle connections; a gRPC server that keeps gRPC's default policy
+# (milvus-lite's: at most one ping per 5 minutes without calls) answers that with GOAWAY "too_many_pings",
+# and the client's recovery then failed (seen in the server-backend tests). Ping only while a call is open,
+# and then no more often than that policy allows: idle connections that died are re-dialled on next use.
+KEEPALIVE = {"grpc.keepalive_time_ms": 300_000, "grpc.keepalive_permit_without_calls": False}
+
+
 class MilvusChunks:
     """One collection: chunk_id (primary key), document_id, text (analysed), dense vector, BM25 sparse vector."""
 
@@ -70,7 +77,7 @@ class MilvusChunks:
             raise ValueError(f"shards must be from 1 to {MAX_SHARDS}")
         # The client waits this long for the server at connect (pymilvus's default, 10 s, was seen to run out
         # on a heavily loaded test machine).
-        options: dict[str, Any] = {"uri": uri, "timeout": connect_timeout}
+        options: dict[str, Any] = {"uri": uri, "timeout": connect_timeout, "grpc_options": KEEPALIVE}
         if token:
             options["token"] = token
         if db_name:
