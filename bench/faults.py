@@ -38,6 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import percentile, save  # noqa: E402
 from http_latency import CITEQA, QUESTIONS, free_port  # noqa: E402
 
+from index.derived import DerivedFolders  # noqa: E402
+
 ADMIN = "faults-bench-admin"
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
 DELIBERATE = {429, 503}  # the rate limit and admission control refusing, with Retry-After
@@ -96,10 +98,18 @@ def document_text(document_id: str, version: int, sentences: int) -> str:
                     for i in range(sentences))
 
 
+EMBEDDING_DIMENSION = 384  # all-MiniLM-L6-v2, the default embedder the servers here run
+
+
 def stored_version(data_dir: Path) -> int:
     with sqlite3.connect(f"file:{data_dir / 'store.sqlite3'}?mode=ro", uri=True) as connection:
         row = connection.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
     return int(row[0]) if row else 0
+
+
+def stored_chunks(data_dir: Path) -> int:
+    with sqlite3.connect(f"file:{data_dir / 'store.sqlite3'}?mode=ro", uri=True) as connection:
+        return int(connection.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
 
 
 def integrity(data_dir: Path) -> str:
@@ -246,8 +256,9 @@ def check_documents(client: httpx.Client, data_dir: Path, acknowledged: dict[str
         elif response.json()["text"] != document_text(document_id, version, sentences):
             corrupt += 1
     version = stored_version(data_dir)
-    if not (data_dir / "indexes" / f"v{version}").is_dir():
-        corrupt += 1  # no derived indexes for the committed version after a start
+    derived = DerivedFolders(data_dir / "indexes").load(version, EMBEDDING_DIMENSION)
+    if derived is None or len(derived) != stored_chunks(data_dir):
+        corrupt += 1  # the derived indexes on disk do not load as the committed version after a start
     if acknowledged:  # retrieval over the reopened indexes, limited to one acknowledged document
         ask = client.post("/v1/ask", json={"question": "Which figure does line 3 note?",
                                            "document_ids": [sorted(acknowledged)[0]]})
