@@ -36,7 +36,7 @@ from lab.examples import SquadExample
 from lab.features import bucketed_batches
 from lab.metrics import answerability_auc, best_over, exact_match, f1
 from lab.squad import read_squad
-from lab.training import FIT_TO_BUDGET_AT, StepPlan
+from lab.training import FIT_TO_BUDGET_AT, StepPlan, adamw, optimizer_step
 
 log = logging.getLogger("lab.distil")
 
@@ -205,10 +205,7 @@ def train(model: Any, windows: Sequence[Window], loss_of: Callable[[Any, list[in
     for name, parameter in model.named_parameters():
         if name in freeze:
             parameter.requires_grad_(False)
-    decay = [p for n, p in model.named_parameters() if p.requires_grad and "bias" not in n and "LayerNorm" not in n]
-    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and ("bias" in n or "LayerNorm" in n)]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=learning_rate)
+    optimizer = adamw(model, learning_rate, 0.01)
     lengths = [len(w.input_ids) for w in windows]
     schedule: list[list[int]] = []
     for epoch in range(max(1, math.ceil(epochs))):
@@ -223,11 +220,7 @@ def train(model: Any, windows: Sequence[Window], loss_of: Callable[[Any, list[in
     while step < plan.total:
         with torch.autocast(device.type, dtype=torch.bfloat16):
             loss = loss_of(model, schedule[step])
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        optimizer_step(model, optimizer, scheduler, loss)
         step += 1
         if step % 200 == 0:
             log.info("step %d/%d loss %.3f lr %.2e %.0f windows/s", step, plan.total, loss.item(),

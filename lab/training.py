@@ -80,6 +80,26 @@ class StepPlan:
         self.warmup = min(self.warmup, self.total // 10)
 
 
+def adamw(model: Any, learning_rate: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW over the trainable parameters, with no weight decay on biases and LayerNorm weights (BERT's recipe)."""
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            (no_decay if "bias" in name or "LayerNorm" in name else decay).append(parameter)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=learning_rate)
+
+
+def optimizer_step(model: Any, optimizer: torch.optim.Optimizer, scheduler: Any, loss: torch.Tensor) -> None:
+    """Backpropagate `loss`, clip the gradients' norm at 1, and step the optimiser and its schedule."""
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
 def pick_device(requested: str) -> torch.device:
     """Use CUDA when present unless told otherwise."""
     if requested == "auto":
@@ -121,15 +141,7 @@ def train_reader(config: TrainConfig) -> Path:
     if config.freeze_word_embeddings:
         model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     model.to(device)  # type: ignore[arg-type]
-    decay: list[torch.nn.Parameter] = []
-    no_decay: list[torch.nn.Parameter] = []
-    for name, parameter in model.named_parameters():
-        if parameter.requires_grad:
-            (no_decay if "bias" in name or "LayerNorm" in name else decay).append(parameter)
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.learning_rate,
-    )
+    optimizer = adamw(model, config.learning_rate, config.weight_decay)
     plan = StepPlan(total_steps, int(total_steps * config.warmup_ratio), ceiling=total_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, plan.learning_rate_factor)
     step = 0
@@ -155,11 +167,7 @@ def train_reader(config: TrainConfig) -> Path:
         batch = {k: v.to(device) for k, v in collate(features, schedule[step], tokenizer.pad_token_id).items()}
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
             loss = model(**batch).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        optimizer_step(model, optimizer, scheduler, loss)
         step += 1
         seen += len(schedule[step - 1])
         running_loss += loss.item()
