@@ -373,9 +373,8 @@ def mixed_load(clients: int, seconds: float, slow_clients: int) -> dict[str, Any
         kinds = [("ask", ask), ("sse chat", sse_chat), ("openai stream", openai_stream)]
         questions = QUESTIONS + CHURN_QUESTIONS
 
-        def client_loop(number: int) -> None:
-            kind, call = kinds[number % len(kinds)]
-            rng = random.Random(number)
+        def asking_loop(kind: str, call: Any, rng: random.Random) -> None:
+            """Ask with `call` until the deadline, tallying each request under `kind`."""
             with httpx.Client(base_url=server.url, timeout=120) as client:
                 while time.perf_counter() < deadline:
                     started = time.perf_counter()
@@ -384,16 +383,6 @@ def mixed_load(clients: int, seconds: float, slow_clients: int) -> dict[str, Any
                     except httpx.HTTPError as error:
                         status, detail = type(error).__name__, str(error)
                     tally.add(kind, status, time.perf_counter() - started, detail)
-
-        def slow_loop() -> None:
-            with httpx.Client(base_url=server.url, timeout=120) as client:
-                while time.perf_counter() < deadline:
-                    started = time.perf_counter()
-                    try:
-                        status, detail = slow_reader(client, random.choice(questions))
-                    except httpx.HTTPError as error:
-                        status, detail = type(error).__name__, str(error)
-                    tally.add("slow reader", status, time.perf_counter() - started, detail)
 
         def churn_loop() -> None:
             with httpx.Client(base_url=server.url, headers=AUTH, timeout=120) as admin:
@@ -426,8 +415,10 @@ def mixed_load(clients: int, seconds: float, slow_clients: int) -> dict[str, Any
                 samples.append((round(time.perf_counter() - begun, 1), round(rss_mib(pid), 1)))
                 time.sleep(5.0)
 
-        threads = [threading.Thread(target=client_loop, args=(n,)) for n in range(clients)]
-        threads += [threading.Thread(target=slow_loop) for _ in range(slow_clients)]
+        threads = [threading.Thread(target=asking_loop, args=(*kinds[n % len(kinds)], random.Random(n)))
+                   for n in range(clients)]
+        threads += [threading.Thread(target=asking_loop, args=("slow reader", slow_reader, random.Random()))
+                    for _ in range(slow_clients)]
         threads += [threading.Thread(target=trickler, args=(server.url, deadline, tally)) for _ in range(slow_clients)]
         threads += [threading.Thread(target=churn_loop), threading.Thread(target=health_loop),
                     threading.Thread(target=memory_loop)]

@@ -2,7 +2,8 @@
 
 `python -m lab.distil STEP ...`; the steps and the order they run in are in lab/distil_device.sh.
 Only torch, transformers, numpy, safetensors and scikit-learn are needed here (what the GPU
-machine has), so the training examples are built beforehand (`examples`) and carried as a file.
+machine has), so the training examples are built beforehand (the `examples` step, where citeqa is installed) and carried
+as a file.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ from lab.distillation import (
 )
 from lab.examples import SquadExample
 from lab.features import bucketed_batches
-from lab.metrics import answerability_auc, best_over, exact_match, f1
+from lab.metrics import abstention_curve, answerability_auc, best_over, exact_match, f1
 from lab.squad import read_squad
 from lab.training import FIT_TO_BUDGET_AT, StepPlan, adamw, optimizer_step
+from qa.reader import pad_windows
 
 log = logging.getLogger("lab.distil")
 
@@ -112,11 +114,22 @@ def save_examples(examples: Sequence[SquadExample], path: Path, about: dict[str,
 
 
 def load_examples(path: Path) -> list[SquadExample]:
-    opener = lzma.open if str(path).endswith(".xz") else __import__("gzip").open
-    with opener(path, "rt", encoding="utf-8") as handle:
+    with lzma.open(path, "rt", encoding="utf-8") as handle:
         data = json.load(handle)
     contexts = data["contexts"]
     return [SquadExample(question, contexts[cid], start, text) for question, cid, start, text in data["examples"]]
+
+
+def examples(args: argparse.Namespace) -> None:
+    """Build a training order (`citeqa train-reader`'s examples, negatives and seed) into one carried file."""
+    from lab.examples import shuffled_examples
+    from lab.negatives import NegativeMix
+
+    mix = NegativeMix(sibling=args.negative_ratio, retrieved=args.retrieved_negative_ratio,
+                      answer_removed=args.answer_removed_ratio, entity_swapped=args.entity_swapped_ratio)
+    built = shuffled_examples(Path(args.data), mix, args.seed)
+    save_examples(built, Path(args.out), {"mix": vars(mix), "seed": args.seed})
+    log.info("%d examples written to %s", len(built), args.out)
 
 
 def gold_examples(path: Path) -> tuple[list[SquadExample], list[list[str]]]:
@@ -179,16 +192,11 @@ def _gold_sets(feats: Path, who: str, names: Sequence[str], train_data: dict[str
 
 
 def _pad(windows: Sequence[Window], pad_id: int, types: bool) -> dict[str, torch.Tensor]:
-    width = max(len(w.input_ids) for w in windows)
-    ids = torch.full((len(windows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    token_types = torch.zeros_like(ids)
-    for row, window in enumerate(windows):
-        n = len(window.input_ids)
-        ids[row, :n] = torch.from_numpy(window.input_ids.astype(np.int64))
-        mask[row, :n] = 1
-        if types and window.token_type_ids is not None:
-            token_types[row, :n] = torch.from_numpy(window.token_type_ids.astype(np.int64))
+    """A batch laid out as the reader lays out its own (`pad_windows`); segment ids only for models that take them."""
+    ids, token_types, mask = pad_windows(
+        [w.input_ids.tolist() for w in windows],
+        [(w.token_type_ids if w.token_type_ids is not None else np.zeros_like(w.input_ids)).tolist() for w in windows],
+        pad_id)
     batch = {"input_ids": ids, "attention_mask": mask}
     if types:
         batch["token_type_ids"] = token_types
@@ -281,17 +289,11 @@ def evaluate(model: Any, data: dict[str, Any], pad_id: int, types: bool, device:
         return result
     result.update(has_answer_f1_never_abstaining=100 * span_f1[answerable].mean(),
                   auc=answerability_auc(margins.tolist(), answerable.tolist()))
-    best_row = None
-    for threshold in np.unique(np.concatenate([margins, [np.inf]])):
-        answered = margins >= threshold
-        per_question = np.where(answerable, np.where(answered, span_f1, 0.0), np.where(answered, 0.0, 1.0))
-        row = (100 * per_question.mean(), float(threshold), 100 * (~answered[~answerable]).mean(),
-               100 * per_question[answerable].mean())
-        if best_row is None or row[0] > best_row[0]:
-            best_row = row
-    assert best_row is not None
-    result.update(best_f1=best_row[0], best_threshold=best_row[1], no_answer_accuracy=best_row[2],
-                  has_answer_f1=best_row[3])
+    curve = abstention_curve(margins.tolist(), span_f1.tolist(), answerable.tolist(),
+                             thresholds=np.unique(np.concatenate([margins, [np.inf]])).tolist())
+    best_row = max(curve, key=lambda row: row["f1"])
+    result.update(best_f1=best_row["f1"], best_threshold=best_row["threshold"],
+                  no_answer_accuracy=best_row["no_answer_accuracy"], has_answer_f1=best_row["has_answer_f1"])
     return result
 
 
@@ -438,6 +440,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     parser = argparse.ArgumentParser(prog="python -m lab.distil")
     steps = parser.add_subparsers(required=True)
+
+    p = steps.add_parser("examples", help="the training order as one file (phase 4's: the defaults below)")
+    p.add_argument("--data", required=True, help="SQuAD training file (squad-train-v1.1.json.gz)")
+    p.add_argument("--negative-ratio", type=float, default=0.1)
+    p.add_argument("--retrieved-negative-ratio", type=float, default=0.5)
+    p.add_argument("--answer-removed-ratio", type=float, default=0.3)
+    p.add_argument("--entity-swapped-ratio", type=float, default=0.3)
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--out", required=True, help="an .xz file")
+    p.set_defaults(func=examples)
 
     p = steps.add_parser("prepare")
     p.add_argument("--examples", required=True)

@@ -20,6 +20,7 @@ import torch
 
 from lab.examples import SquadExample
 from lab.features import NO_ANSWER_INDEX, label_window
+from qa.reader import span_candidates
 
 
 @dataclass
@@ -192,15 +193,13 @@ def best_span(start_logits: np.ndarray, end_logits: np.ndarray, window: Window, 
               max_tokens: int = 30) -> SpanChoice:
     """The best-scoring context span (start <= end, at most `max_tokens` long) of one window."""
     first, last = window.context
-    starts = np.argsort(-start_logits[first : last + 1])[:top] + first
-    ends = np.argsort(-end_logits[first : last + 1])[:top] + first
+    context = np.zeros(len(start_logits), dtype=bool)
+    context[first : last + 1] = True
     best = (-np.inf, first, first)
-    for s in starts:
-        for e in ends:
-            if s <= e < s + max_tokens:
-                score = float(start_logits[s] + end_logits[e])
-                if score > best[0]:
-                    best = (score, int(s), int(e))
+    for s, e in span_candidates(start_logits, end_logits, context, max_tokens, top):
+        score = float(start_logits[s] + end_logits[e])
+        if score > best[0]:
+            best = (score, s, e)
     score, s, e = best
     return SpanChoice(window.example, int(window.offsets[s, 0]), int(window.offsets[e, 1]), score,
                       float(start_logits[0] + end_logits[0]))

@@ -118,6 +118,17 @@ def pad_windows(
     return ids, types, mask
 
 
+def span_candidates(start_logits: np.ndarray, end_logits: np.ndarray, context: np.ndarray, max_tokens: int,
+                    candidates: int = 20) -> list[tuple[int, int]]:
+    """(start, end) token pairs inside the context, start <= end, at most `max_tokens` long, from the
+    `candidates` best starts and ends: the spans a window can answer with. Shared by the reader and the
+    lab's gold-paragraph decoder, so both decode alike."""
+    top_starts = np.argsort(-np.where(context, start_logits, -np.inf))[:candidates]
+    top_ends = np.argsort(-np.where(context, end_logits, -np.inf))[:candidates]
+    return [(int(s), int(e)) for s in top_starts if context[s]
+            for e in top_ends if context[e] and s <= e < s + max_tokens]
+
+
 class Reader:
     """A BERT span-extraction model loaded once; thread-safe `run()`.
 
@@ -253,32 +264,23 @@ class Reader:
         if not context.any():
             return []
         null_logit = float(start_logits[0] + end_logits[0])
-        masked_start = np.where(context, start_logits, -np.inf)
-        masked_end = np.where(context, end_logits, -np.inf)
-        top_starts = np.argsort(-masked_start)[:candidates]
-        top_ends = np.argsort(-masked_end)[:candidates]
         spans = []
-        for s in top_starts:
-            if not context[s]:
+        for s, e in span_candidates(start_logits, end_logits, context, self.max_answer_tokens, candidates):
+            char_start, char_end = offsets[s][0], offsets[e][1]
+            if char_end <= char_start:
                 continue
-            for e in top_ends:
-                if not context[e] or e < s or e - s + 1 > self.max_answer_tokens:
-                    continue
-                char_start, char_end = offsets[s][0], offsets[e][1]
-                if char_end <= char_start:
-                    continue
-                margin = float(start_logits[s] + end_logits[e]) - null_logit + passage.prior
-                spans.append(
-                    AnswerSpan(
-                        document_id=passage.document_id,
-                        start=passage.start + char_start,
-                        end=passage.start + char_end,
-                        text=passage.text[char_start:char_end],
-                        score=self.calibration.probability(margin),
-                        margin=margin,
-                        passage_index=passage_index,
-                    )
+            margin = float(start_logits[s] + end_logits[e]) - null_logit + passage.prior
+            spans.append(
+                AnswerSpan(
+                    document_id=passage.document_id,
+                    start=passage.start + char_start,
+                    end=passage.start + char_end,
+                    text=passage.text[char_start:char_end],
+                    score=self.calibration.probability(margin),
+                    margin=margin,
+                    passage_index=passage_index,
                 )
+            )
         return spans
 
 
