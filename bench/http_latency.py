@@ -1,4 +1,5 @@
-"""POST /v1/ask over HTTP: one client (median/p95/p99), 16 concurrent clients, cold start and peak RSS."""
+"""POST /v1/ask over HTTP: one client (median/p95/p99), 16 concurrent clients, cold start and peak RSS;
+and ingest over HTTP (POST /v1/documents, chunks/s end to end) of a SQuAD file's articles."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from common import SQUAD_V1, percentile, save  # noqa: E402
 from lab.end_to_end import load_articles  # noqa: E402
 
 CITEQA = str(Path(sys.executable).with_name("citeqa"))
+# Writes over HTTP need the admin token; the bench's servers get this one.
+ADMIN_TOKEN = "bench-admin-token"
 
 QUESTIONS = ["who said the troops were fleeing?", "Who is Yevgeny Prigozhin?",
              "When did Zelensky say it was too early to launch the attack?",
@@ -91,7 +94,8 @@ def server(data_dir: str) -> Iterator[tuple[str, subprocess.Popen[bytes], float]
     """A real `citeqa serve` on a free port: (url, process, seconds from start to /readyz 200)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    environment = {**os.environ, "CITEQA_DATA_DIR": data_dir, "HF_HUB_OFFLINE": "1"}
+    environment = {**os.environ, "CITEQA_DATA_DIR": data_dir, "HF_HUB_OFFLINE": "1",
+                   "CITEQA_ADMIN_TOKEN": ADMIN_TOKEN}
     started = time.perf_counter()
     process = subprocess.Popen([CITEQA, "serve", "--port", str(port)],
                                env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -111,16 +115,21 @@ def server(data_dir: str) -> Iterator[tuple[str, subprocess.Popen[bytes], float]
         process.wait(timeout=30)
 
 
-def articles_store(data_dir: str, squad_file: Path, max_articles: int) -> tuple[int, list[str]]:
-    """Ingest the articles of a SQuAD file (all, or the first N) with `citeqa ingest`; (articles, questions)."""
+def ingest_over_http(url: str, squad_file: Path, max_articles: int) -> tuple[dict[str, float], list[str]]:
+    """POST the articles of a SQuAD file (all, or the first N) to a running server, one document a request,
+    as a user adds documents: end-to-end ingest (HTTP, chunking, embedding, store write) in chunks/s; and
+    every n-th question, for asking the store afterwards."""
     documents, questions = load_articles(squad_file, max_articles or None)
-    with tempfile.TemporaryDirectory() as texts:
-        for document_id, _, text in documents:
-            (Path(texts) / f"{document_id}.txt").write_text(text, encoding="utf-8")
-        environment = {**os.environ, "CITEQA_DATA_DIR": data_dir, "HF_HUB_OFFLINE": "1"}
-        subprocess.run([CITEQA, "ingest", texts], env=environment, check=True, stdout=subprocess.DEVNULL)
+    chunks, started = 0, time.perf_counter()
+    with httpx.Client(base_url=url, timeout=600, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:
+        for document_id, title, text in documents:
+            response = client.post("/v1/documents", json={"id": document_id, "title": title, "text": text})
+            response.raise_for_status()
+            chunks += int(response.json()["chunks"])
+    seconds = time.perf_counter() - started
     step = max(1, len(questions) // 200)
-    return len(documents), [q.question for q in questions[::step]]
+    return ({"articles": len(documents), "chunks": chunks, "ingest_seconds": round(seconds, 2),
+             "ingest_chunks_per_second": round(chunks / seconds, 1)}, [q.question for q in questions[::step]])
 
 
 def main() -> None:
@@ -137,11 +146,10 @@ def main() -> None:
         if args.clients:
             result["concurrent"] = concurrent(url, args.clients, args.seconds)
         result["peak_rss_mib"] = round(peak_rss_mib(process.pid), 1)
-    with tempfile.TemporaryDirectory() as folder:
-        articles, questions = articles_store(folder, args.articles, args.max_articles)
-        with server(folder) as (url, process, _):
-            result["articles_store"] = {"articles": articles, **one_client(url, args.asks, questions),
-                                        "peak_rss_mib": round(peak_rss_mib(process.pid), 1)}
+    with tempfile.TemporaryDirectory() as folder, server(folder) as (url, process, _):
+        ingest, questions = ingest_over_http(url, args.articles, args.max_articles)
+        result["articles_store"] = {**ingest, **one_client(url, args.asks, questions),
+                                    "peak_rss_mib": round(peak_rss_mib(process.pid), 1)}
     save("http", result)
 
 

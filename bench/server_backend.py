@@ -152,23 +152,33 @@ def growth(arguments: argparse.Namespace) -> dict[str, Any]:
                           manifest("synthetic", dimension, 160)).open()
     rng = random.Random(17)
     milestones = sorted(set(arguments.milestones + [arguments.chunks]))
-    results: dict[str, Any] = {"milestones": [], "chunks_per_document": arguments.per_document}
+    results: dict[str, Any] = {"milestones": [], "chunks_per_document": arguments.per_document,
+                               "flush_every": arguments.flush_every}
     deadline = time.monotonic() + arguments.seconds
-    written, number, write_seconds = 0, 0, 0.0
+    written, number, write_seconds, unflushed, stopped = 0, 0, 0.0, 0, ""
     try:
         for milestone in milestones:
-            while written < milestone and time.monotonic() < deadline:
+            while written < milestone and not stopped:
                 batch = [synthetic(number + i, arguments.per_document, rng, dimension) for i in range(10)]
                 number += len(batch)
                 started = time.perf_counter()
                 store.write(batch, replace=True)
+                chunks = sum(len(item.chunks) for item in batch)
+                written, unflushed = written + chunks, unflushed + chunks
+                # Milvus Standalone seals and indexes a growing segment by itself; Milvus Lite keeps its rows
+                # unsealed, scanned by brute force on every filtered delete and search, until a flush.
+                if unflushed >= arguments.flush_every:
+                    store.milvus.client.flush(store.milvus.collection)
+                    unflushed = 0
                 write_seconds += time.perf_counter() - started
-                written += sum(len(item.chunks) for item in batch)
-            # Milvus Standalone seals and indexes segments by itself; Milvus Lite searches its unsealed rows
-            # by brute force in Python until they are flushed.
+                if time.monotonic() >= deadline:
+                    stopped = f"time limit of {arguments.seconds} s reached at {written} chunks"
+                elif rss_mib(milvus.process.pid) > arguments.max_rss_mib:
+                    stopped = f"milvus-lite RSS over {arguments.max_rss_mib} MiB at {written} chunks"
             started = time.perf_counter()
             store.milvus.client.flush(store.milvus.collection)
             write_seconds += time.perf_counter() - started
+            unflushed = 0
             queries = np.random.default_rng(5).standard_normal((50, dimension)).astype(np.float32)
             queries /= np.linalg.norm(queries, axis=1, keepdims=True)
             dense, lexical = [], []
@@ -192,8 +202,8 @@ def growth(arguments: argparse.Namespace) -> dict[str, Any]:
                    "milvus_data_bytes": sum(p.stat().st_size for p in milvus.folder.rglob("*") if p.is_file())}
             results["milestones"].append(row)
             print(row, flush=True)
-            if time.monotonic() >= deadline:
-                results["stopped"] = f"time limit of {arguments.seconds} s reached at {written} chunks"
+            if stopped:
+                results["stopped"] = stopped
                 break
     finally:
         store.close()
@@ -214,6 +224,9 @@ def main() -> None:
     grow.add_argument("--milestones", type=int, nargs="*", default=[10_000, 30_000])
     grow.add_argument("--per-document", type=int, default=100)
     grow.add_argument("--seconds", type=float, default=1800.0, help="stop writing after this long")
+    grow.add_argument("--flush-every", type=int, default=10_000, help="flush (seal) Milvus Lite's rows this often")
+    grow.add_argument("--max-rss-mib", type=float, default=16_384.0,
+                      help="stop writing when milvus-lite grows past this")
     arguments = parser.parse_args()
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     result = quality(arguments) if arguments.command == "quality" else growth(arguments)

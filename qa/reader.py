@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,8 +61,17 @@ class ReaderOutput:
     no_answer_score: float
 
 
+# oneDNN's documented cap on the instruction sets it dispatches: with a cap below bf16 (e.g. AVX2) torch's
+# bf16 matmuls run emulated, as on a CPU without bf16, so `auto` must pick fp32 there too.
+_ONEDNN_CAPS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+_BF16_CAPS = ("BF16", "FP16", "AMX", "AVX10", "ALL", "DEFAULT")
+
+
 def cpu_supports_fast_bf16() -> bool:
-    """True when the CPU has native bf16 matrix instructions (AVX512-BF16 or AMX)."""
+    """True when the CPU has native bf16 matrix instructions (AVX512-BF16 or AMX), and oneDNN may use them."""
+    cap = next((os.environ[name] for name in _ONEDNN_CAPS if os.environ.get(name)), "").upper()
+    if cap and not any(name in cap for name in _BF16_CAPS):
+        return False
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.reader import AnswerSpan, Calibration, Passage, Reader, merge_spans, resolve_dtype
+from qa.reader import AnswerSpan, Calibration, Passage, Reader, cpu_supports_fast_bf16, merge_spans, resolve_dtype
 
 STORY = "The lighthouse keeper on the island is named Ambrose Quill. He has lived there since 1987."
 
@@ -70,6 +70,19 @@ def test_validation_and_calibration() -> None:
     assert Calibration(1.0, 0.0).probability(0.0) == 0.5
     assert Calibration(1.0, 0.0).probability(1000.0) == pytest.approx(1.0)
     assert str(resolve_dtype("fp32")) == "torch.float32"
+
+
+def test_a_onednn_cap_below_bf16_means_fp32(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A CPU check alone would pick bf16 on this machine under an AVX2 cap, where oneDNN then emulates it.
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    uncapped = cpu_supports_fast_bf16()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert cpu_supports_fast_bf16() is False
+    assert str(resolve_dtype("auto")) == "torch.float32"
+    for cap in ("ALL", "avx512_core_bf16", "AVX512_CORE_AMX"):
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+        assert cpu_supports_fast_bf16() is uncapped
 
 
 def test_empty_question_is_rejected(reader: Reader) -> None:
