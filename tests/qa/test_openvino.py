@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -55,6 +56,21 @@ def test_openvino_reader_gives_torch_top_span_on_the_default_article(
         assert found.start < expected.end and expected.start < found.end, question
         assert (found.score >= threshold) == (expected.score >= threshold), question
     assert same >= 7, f"{same} of {len(questions)} top spans are the torch ones"
+
+
+def test_the_span_head_and_the_feed_forward_outputs_stay_float(openvino_reader: Reader,
+                                                               openvino_settings: Settings) -> None:
+    """The int8 recipe (qa/optimize.py, KEEP_FLOAT): every other projection reads a quantized activation."""
+    import openvino
+
+    xml = optimized_reader(openvino_reader.model_path, openvino_settings.optimized_dir)
+    model = openvino.Core().read_model(str(xml))
+    quantized = {op.get_friendly_name(): any(i.get_source_output().get_node().get_type_name() == "FakeQuantize"
+                                             for i in op.inputs())
+                 for op in model.get_ops() if op.get_type_name() == "MatMul" and "linear" in op.get_friendly_name()}
+    kept = {name for name in quantized if re.search(r"qa_outputs|layer\.\d+\.output\.dense", name)}
+    assert len(kept) == 7 and not any(quantized[name] for name in kept)
+    assert len(quantized) == 37 and all(quantized[name] for name in quantized.keys() - kept)
 
 
 def test_openvino_embedder_is_cosine_close_to_torch(embedder: Embedder, openvino_settings: Settings,
