@@ -187,7 +187,7 @@ def rebuild() -> None:
 def optimize(
     reader: Annotated[Path | None, typer.Option(help="reader model folder (default: the configured one)")] = None,
 ) -> None:
-    """Derive the int8 OpenVINO reader and embedder from their weights into the data folder (once per weights)."""
+    """Derive the int8 OpenVINO reader and embedder from their weights into the model cache (once per weights)."""
     import time
 
     from index.embed import KIND as EMBEDDER
@@ -204,7 +204,8 @@ def optimize(
         xml = build()
         console.print(f"{kind}: {xml.parent} ({time.perf_counter() - started:.1f} s)")
     if settings.reader.backend != "openvino":
-        console.print("[dim]serving uses them with CITEQA_INFERENCE_BACKEND=openvino[/dim]")
+        console.print("[dim]serving runs torch here (this CPU lacks int8 dot products, or CITEQA_INFERENCE_BACKEND "
+                      "says so); CITEQA_INFERENCE_BACKEND=openvino uses these models[/dim]")
 
 
 app.add_typer(lab_app)  # train-reader, calibrate-reader, eval reader, eval squad

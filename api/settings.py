@@ -11,15 +11,16 @@ from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
-from platformdirs import user_data_dir
+from platformdirs import user_cache_dir, user_data_dir
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.chunk import MIN_CHUNK_TOKENS
+from index.optimized import resolve_backend
 from index.retrieval import DENSE_WEIGHT, FUSION_DEPTH, LEXICAL_WEIGHT, RRF_K
 from qa.reader import DEFAULT_STRIDE, DEFAULT_WINDOW
 
-DEFAULT_BACKEND = "torch"
+DEFAULT_BACKEND = "auto"
 FLAT = SettingsConfigDict(env_prefix="CITEQA_", env_file=None, populate_by_name=True)
 
 
@@ -35,6 +36,9 @@ class IndexSettings(BaseSettings):
     model_config = FLAT
 
     data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("citeqa")))
+    # The openvino backend's derived int8 models: a cache keyed by the weights' digest, so one per user serves
+    # every data folder (tests and `citeqa eval` scratch stores included); None: <user cache dir>/optimized.
+    optimized_dir: Path | None = None
     embedder_path: Path = Field(default_factory=_default_embedder_path)
     chunk_tokens: int = Field(default=160, ge=MIN_CHUNK_TOKENS, le=512)
     max_document_chars: int = Field(default=5_000_000, ge=1)
@@ -109,13 +113,20 @@ class ReaderSettings(BaseSettings):
     dtype: str = Field(default="auto", pattern="^(auto|bf16|fp32)$",
                        validation_alias="CITEQA_INFERENCE_DTYPE")
     # The forward pass of the reader and the embedder alike: "torch" runs the weights as trained (with `dtype`),
-    # "openvino" the int8 models `citeqa optimize` derives from them, cached in <data dir>/optimized.
-    backend: str = Field(default=DEFAULT_BACKEND, pattern="^(torch|openvino)$",
+    # "openvino" the int8 models `citeqa optimize` derives from them (cached: `optimized_dir`), "auto" openvino
+    # where the CPU has int8 dot products (VNNI/AMX) and torch elsewhere. Resolved here, so every reader of the
+    # settings sees the backend that runs.
+    backend: str = Field(default=DEFAULT_BACKEND, pattern="^(auto|torch|openvino)$",
                          validation_alias="CITEQA_INFERENCE_BACKEND")
     max_length: int = Field(default=DEFAULT_WINDOW, ge=32, le=512,
                             validation_alias="CITEQA_READER_MAX_LENGTH")
     stride: int = Field(default=DEFAULT_STRIDE, ge=0,
                         validation_alias="CITEQA_READER_STRIDE")
+
+    @field_validator("backend", mode="after")
+    @classmethod
+    def _resolve_backend(cls, value: str) -> str:
+        return resolve_backend(value)
 
 
 class PipelineSettings(BaseSettings):
@@ -191,7 +202,7 @@ class Settings(BaseModel):
     @property
     def optimized_dir(self) -> Path:
         """Where the openvino backend caches the models it derives (built on first use, or `citeqa optimize`)."""
-        return self.index.data_dir / "optimized"
+        return self.index.optimized_dir or Path(user_cache_dir("citeqa")) / "optimized"
 
     def scratch(self, folder: Path) -> Settings:
         """The same settings over an embedded store of its own in `folder`, without the default article (never

@@ -24,6 +24,40 @@ META_FILE = "meta.json"
 CALIBRATION_SET = Path(__file__).resolve().parent / "calibration_data" / "squad-v1.1-train-calibration-64.json"
 _build_lock = threading.Lock()
 
+# oneDNN's documented cap on the instruction sets it dispatches (the older name second). OpenVINO's CPU plugin
+# honours OV_CPU_MAX_ISA alongside it; torch's bf16 and OpenVINO's int8 kernels both come from oneDNN.
+ONEDNN_CAPS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    return {flag for line in text.splitlines() if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+
+
+def cpu_allows(flags: Sequence[str], caps_allowing: Sequence[str]) -> bool:
+    """True when the CPU has one of `flags` and no oneDNN cap rules them out (a cap naming none of
+    `caps_allowing`, e.g. AVX2, means oneDNN will not use them even where the CPU has them)."""
+    cap = next((os.environ[name] for name in ONEDNN_CAPS if os.environ.get(name)), "").upper()
+    if cap and cap not in ("ALL", "DEFAULT") and not any(name in cap for name in caps_allowing):
+        return False
+    return bool(_cpu_flags() & set(flags))
+
+
+def cpu_supports_fast_int8() -> bool:
+    """True when the CPU has int8 dot-product instructions (VNNI or AMX). Without them OpenVINO's int8 matmuls
+    fall back to slower kernels, and the int8 models are no faster than torch (bench/RESULTS.md, issue 19)."""
+    return cpu_allows(("avx512_vnni", "avx_vnni", "amx_int8"), ("VNNI", "BF16", "FP16", "AMX", "AVX10"))
+
+
+def resolve_backend(requested: str) -> str:
+    """"auto": the OpenVINO int8 models where the CPU runs int8 fast, torch elsewhere; other values as given."""
+    if requested != "auto":
+        return requested
+    return "openvino" if cpu_supports_fast_int8() else "torch"
+
 
 def tool_versions() -> dict[str, str]:
     """The versions that change what a conversion produces (read from the installed metadata: importing nncf

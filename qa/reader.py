@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ import numpy as np
 import torch
 
 from index.embed import BACKENDS
+from index.optimized import cpu_allows
 from qa.runtime import Forward, OpenVINOForward, TorchForward
 
 SHIPPED_MODEL = Path(__file__).resolve().parent / "reader_model"
@@ -61,22 +61,10 @@ class ReaderOutput:
     no_answer_score: float
 
 
-# oneDNN's documented cap on the instruction sets it dispatches: with a cap below bf16 (e.g. AVX2) torch's
-# bf16 matmuls run emulated, as on a CPU without bf16, so `auto` must pick fp32 there too.
-_ONEDNN_CAPS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
-_BF16_CAPS = ("BF16", "FP16", "AMX", "AVX10", "ALL", "DEFAULT")
-
-
 def cpu_supports_fast_bf16() -> bool:
-    """True when the CPU has native bf16 matrix instructions (AVX512-BF16 or AMX), and oneDNN may use them."""
-    cap = next((os.environ[name] for name in _ONEDNN_CAPS if os.environ.get(name)), "").upper()
-    if cap and not any(name in cap for name in _BF16_CAPS):
-        return False
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(flag in flags for flag in (" avx512_bf16", " amx_bf16"))
+    """True when the CPU has native bf16 matrix instructions (AVX512-BF16 or AMX) and no oneDNN cap (e.g. AVX2)
+    keeps torch from using them: bf16 would then run emulated, as on a CPU without it."""
+    return cpu_allows(("avx512_bf16", "amx_bf16"), ("BF16", "FP16", "AMX", "AVX10"))
 
 
 def resolve_dtype(requested: str) -> torch.dtype:

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from api.services import build_embedder, build_reader
 from api.settings import IndexSettings, ServerSettings, Settings
 from index.chunk import MIN_CHUNK_TOKENS
+from index.optimized import cpu_supports_fast_int8
 from index.retrieval import RRF_K
 from qa.reader import DEFAULT_STRIDE, DEFAULT_WINDOW, Reader
 
@@ -75,15 +76,24 @@ def test_inference_backend_is_one_flat_variable_for_reader_and_embedder(monkeypa
                                                                        tmp_path: Path) -> None:
     monkeypatch.setenv("CITEQA_INFERENCE_BACKEND", "openvino")
     monkeypatch.setenv("CITEQA_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("CITEQA_OPTIMIZED_DIR", raising=False)
+    assert Settings().optimized_dir.parts[-2:] == ("citeqa", "optimized")  # the user's cache, not the data folder
+    assert tmp_path not in Settings().optimized_dir.parents
+    monkeypatch.setenv("CITEQA_OPTIMIZED_DIR", str(tmp_path / "models"))
     settings = Settings()
     assert settings.reader.backend == "openvino"
-    assert settings.optimized_dir == tmp_path / "optimized"
+    assert settings.optimized_dir == tmp_path / "models"
     reader, embedder = build_reader(settings), build_embedder(settings)  # built, not loaded: nothing optimized yet
     assert (reader.backend, embedder.backend) == ("openvino", "openvino")
     assert reader.cache_dir == embedder.cache_dir == settings.optimized_dir
     monkeypatch.setenv("CITEQA_INFERENCE_BACKEND", "onnx")
     with pytest.raises(ValidationError):
         Settings()
+    # "auto" (the default) resolves when the settings are read: int8 only where the CPU has int8 dot products.
+    monkeypatch.setenv("CITEQA_INFERENCE_BACKEND", "auto")
+    assert Settings().reader.backend == ("openvino" if cpu_supports_fast_int8() else "torch")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # as on a CPU without VNNI
+    assert Settings().reader.backend == "torch"
     with pytest.raises(ValueError, match="cache folder"):
         Reader(backend="openvino")
 
