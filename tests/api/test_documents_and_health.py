@@ -62,8 +62,12 @@ def test_healthz_answers_while_questions_are_worked_on(in_process) -> None:
     import threading
     import time
 
-    def ask() -> None:  # each asker its own client, all on the app's one event loop
-        in_process.client().post("/v1/ask", json={"question": "Who is Yevgeny Prigozhin?"})
+    stop, answered = threading.Event(), []
+
+    def ask() -> None:  # each asker its own client, all on the app's one event loop; asking until told to stop,
+        client = in_process.client()  # so the reader is busy however fast the backend answers one question
+        while not stop.is_set():
+            answered.append(client.post("/v1/ask", json={"question": "Who is Yevgeny Prigozhin?"}).status_code)
 
     askers = [threading.Thread(target=ask) for _ in range(6)]
     for thread in askers:
@@ -72,11 +76,13 @@ def test_healthz_answers_while_questions_are_worked_on(in_process) -> None:
     started = time.perf_counter()
     health = in_process.client(token=None).get("/healthz")
     waited = time.perf_counter() - started
-    busy = any(thread.is_alive() for thread in askers)
+    busy = all(thread.is_alive() for thread in askers)
+    stop.set()
     for thread in askers:
         thread.join()
     assert health.status_code == 200
     assert busy and waited < 2.0  # the event loop is free while the reader works in a thread
+    assert answered and set(answered) == {200}
 
 
 def test_readyz_is_503_until_models_are_loaded(tmp_path) -> None:
