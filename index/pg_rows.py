@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,12 @@ MIGRATIONS: tuple[str, ...] = (
     # every write fills in its own transaction and that syncing, start and `citeqa rebuild` drain.
     """
     CREATE TABLE milvus_pending (document_id TEXT PRIMARY KEY, version BIGINT NOT NULL);
+    """,
+    # Whether Milvus may hold rows of the document that PostgreSQL no longer has (it had chunks before the
+    # write, or was deleted). A document only ever added has none, and its sync skips Milvus's filtered
+    # delete, whose cost grows with the collection. Rows from before this column are taken as stale.
+    """
+    ALTER TABLE milvus_pending ADD COLUMN stale BOOLEAN NOT NULL DEFAULT true;
     """,
 )
 # Serialises migrations of replicas that start together (a transaction-level advisory lock).
@@ -79,11 +86,16 @@ def bump_version(connection: Connection[Any]) -> int:
     return int(row[0])
 
 
-def mark_pending(connection: Connection[Any], document_ids: list[str], version: int) -> None:
+def mark_pending(connection: Connection[Any], changes: Mapping[str, bool], version: int) -> None:
+    """Put documents in the outbox at `version`; `changes` maps each to whether this write left stale rows.
+
+    Staleness is sticky: a row that a sync has not yet cleared keeps it, whatever later writes say.
+    """
     connection.cursor().executemany(
-        "INSERT INTO milvus_pending(document_id, version) VALUES (%s, %s) "
-        "ON CONFLICT (document_id) DO UPDATE SET version = excluded.version",
-        [(document_id, version) for document_id in document_ids])
+        "INSERT INTO milvus_pending(document_id, version, stale) VALUES (%s, %s, %s) "
+        "ON CONFLICT (document_id) DO UPDATE SET version = excluded.version, "
+        "stale = milvus_pending.stale OR excluded.stale",
+        [(document_id, version, stale) for document_id, stale in changes.items()])
 
 
 def delete_rows(connection: Connection[Any], document_id: str) -> bool:

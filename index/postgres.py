@@ -116,7 +116,7 @@ class PostgresStore:
                     raise DocumentExistsError(item.document.id)
                 sql.insert(connection, item)
                 results.append(IngestResult(item.document.id, len(item.chunks), len(item.sentences), replaced))
-            sql.mark_pending(connection, [item.document.id for item in prepared], version)
+            sql.mark_pending(connection, {result.document_id: result.replaced for result in results}, version)
         self._sync_after_write([item.document.id for item in prepared])
         return results
 
@@ -125,7 +125,7 @@ class PostgresStore:
             version = sql.bump_version(connection)
             if not sql.delete_rows(connection, document_id):
                 raise UnknownDocumentError(document_id)
-            sql.mark_pending(connection, [document_id], version)
+            sql.mark_pending(connection, {document_id: True}, version)
         self._sync_after_write([document_id])
 
     def _sync_after_write(self, document_ids: list[str]) -> None:
@@ -165,20 +165,25 @@ class PostgresStore:
             if not mine:
                 return 0
             # Read after the locks: the newest committed chunks, whatever an earlier sync copied.
-            pending = connection.execute("SELECT document_id, version FROM milvus_pending "
+            pending = connection.execute("SELECT document_id, version, stale FROM milvus_pending "
                                          "WHERE document_id = ANY(%s)", (mine,)).fetchall()
-            oldest: dict[str, int | None] = dict.fromkeys(mine)
+            # Only documents that may have rows PostgreSQL no longer has need Milvus's filtered delete (a
+            # document without an outbox row was synced by someone else since: checked again, to be safe).
+            fresh = {row[0] for row in pending if not row[2]}
+            oldest: dict[str, int | None] = {d: None for d in mine if d not in fresh}
             oldest.update({row[0]: int(row[1]) for row in connection.execute(
-                "SELECT document_id, min(id) FROM chunks WHERE document_id = ANY(%s) GROUP BY document_id", (mine,))})
+                "SELECT document_id, min(id) FROM chunks WHERE document_id = ANY(%s) GROUP BY document_id",
+                (sorted(oldest),)) if row[0] in oldest})
             # A server-side cursor: a batch of large documents is streamed to Milvus, never held in memory whole.
             with connection.cursor(name="citeqa_sync") as cursor:
                 cursor.execute("SELECT id, document_id, text, embedding FROM chunks WHERE document_id = ANY(%s)",
                                (mine,))
                 rows = (ChunkRow(int(r[0]), r[1], r[2], np.frombuffer(r[3], dtype=np.float32)) for r in cursor)
                 copied = self.milvus.upsert(rows)  # new rows first: a document is never missing from Milvus
-            self.milvus.delete_stale(oldest)
+            if oldest:
+                self.milvus.delete_stale(oldest)
             connection.cursor().executemany(
-                "DELETE FROM milvus_pending WHERE document_id = %s AND version <= %s", pending)
+                "DELETE FROM milvus_pending WHERE document_id = %s AND version <= %s", [row[:2] for row in pending])
             return copied
 
     def reconcile(self, full: bool = False, *, range_size: int | None = None) -> None:

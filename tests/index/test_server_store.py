@@ -184,3 +184,40 @@ def test_a_full_reconciliation_walks_the_ids_range_by_range(
     monkeypatch.setattr(postgres, "RECONCILE_RANGE", 3)
     reopened = make_index(tmp_path).store
     assert isinstance(reopened, PostgresStore) and milvus_ids(reopened) == live
+
+
+def test_only_documents_that_had_chunks_before_pay_for_milvus_filtered_delete(
+        tmp_path: Path, make_index: Callable[..., Index], monkeypatch: pytest.MonkeyPatch) -> None:
+    # A spy on the real Milvus: it records which documents each sync asks to clear, then clears them.
+    index = make_index(tmp_path)
+    store = index.store
+    assert isinstance(store, PostgresStore)
+    asked: list[dict[str, int | None]] = []
+    delete_stale = store.milvus.delete_stale
+
+    def recording(oldest: dict[str, int | None]) -> None:
+        asked.append(dict(oldest))
+        delete_stale(oldest)
+
+    monkeypatch.setattr(store.milvus, "delete_stale", recording)
+    index.indexer.add(make_document("Saturn has rings made of ice.", document_id="saturn"))
+    assert asked == []  # a new document: Milvus cannot hold rows of it
+    first = postgres_ids(store)
+
+    def milvus_down(*_: object, **__: object) -> int:
+        raise ConnectionError("milvus is down")
+
+    upsert = store.milvus.upsert
+    monkeypatch.setattr(store.milvus, "upsert", milvus_down)
+    index.indexer.add(make_document("Saturn has rings made of rock and ice.", document_id="saturn"))
+    assert pending(store) == ["saturn"] and asked == []  # the replacement's copy failed: saturn stays stale
+    monkeypatch.setattr(store.milvus, "upsert", upsert)
+    # The next write is of a new document; the sync that follows it also finishes saturn's, and clears
+    # saturn's old row (its staleness outlived the failed sync), but asks nothing for the new document.
+    index.indexer.add(make_document("Jupiter has a great red spot, a storm.", document_id="jupiter"))
+    assert [sorted(a) for a in asked] == [["saturn"]]
+    assert asked[0]["saturn"] > first[0]
+    assert pending(store) == [] and milvus_ids(store) == postgres_ids(store)
+    store.delete("jupiter")
+    assert asked[-1] == {"jupiter": None}
+    assert milvus_ids(store) == postgres_ids(store)
