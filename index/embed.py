@@ -12,6 +12,9 @@ import numpy as np
 
 BACKENDS = ("torch", "openvino")
 KIND = "embedder"
+# Texts per inference when embedding many: per-text cost is flat from 8 to 32 on 2 cores, and smaller
+# batches pad less (bench/RESULTS.md, issue 19).
+BULK_BATCH = 8
 
 
 class Embedder:
@@ -113,26 +116,45 @@ class OpenVINOEncoder:
 
         self.max_tokens, self.dimension = _sentence_config(model_path)
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+        self.xml, self.threads = xml, threads
         self._model = OpenVINOModel(xml, threads)
+        self._bulk_model: OpenVINOModel | None = None  # compiled on the first ingest: a server that only
+        self._bulk_lock = threading.Lock()  # answers never holds it
 
     def get_embedding_dimension(self) -> int:
         return self.dimension
 
     def encode(self, texts: list[str], batch_size: int, show_progress_bar: bool = False,
                **_: object) -> np.ndarray:
+        """One batch (a question) on the latency-compiled model; more (a document's chunks) in small
+        batches, several at once on a throughput-compiled one, which embeds more chunks per second."""
+        if len(texts) <= batch_size:
+            feed = self._feed(texts)
+            return self._pool(self._model.run(feed)["last_hidden_state"], feed["attention_mask"])
         order = np.argsort([-len(text) for text in texts], kind="stable")  # similar lengths share a batch
+        groups = [order[offset : offset + BULK_BATCH] for offset in range(0, len(texts), BULK_BATCH)]
+        feeds = [self._feed([texts[row] for row in rows]) for rows in groups]
+        hidden = self._bulk().run_all(feeds, "last_hidden_state")
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for offset in range(0, len(texts), batch_size):
-            rows = order[offset : offset + batch_size]
-            vectors[rows] = self.embed([texts[row] for row in rows])
+        for rows, feed, states in zip(groups, feeds, hidden, strict=True):
+            vectors[rows] = self._pool(states, feed["attention_mask"])
         return vectors
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def _bulk(self) -> Any:
+        with self._bulk_lock:
+            if self._bulk_model is None:
+                from index.optimized import OpenVINOModel
+
+                self._bulk_model = OpenVINOModel(self.xml, self.threads, hint="THROUGHPUT")
+            return self._bulk_model
+
+    def _feed(self, texts: list[str]) -> dict[str, np.ndarray]:
         batch = self.tokenizer(texts, padding=True, truncation="longest_first", max_length=self.max_tokens,
                                return_tensors="np")
-        mask = batch["attention_mask"].astype(np.int64)
-        hidden = self._model.run({"input_ids": batch["input_ids"].astype(np.int64), "attention_mask": mask,
-                                  "token_type_ids": batch["token_type_ids"].astype(np.int64)})["last_hidden_state"]
+        return {name: batch[name].astype(np.int64) for name in ("input_ids", "attention_mask", "token_type_ids")}
+
+    @staticmethod
+    def _pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
