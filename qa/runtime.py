@@ -8,6 +8,8 @@ from typing import Protocol
 
 import numpy as np
 
+PAD_MULTIPLE = 16
+
 
 class Forward(Protocol):
     """(start logits, end logits), each (windows, width) float32, of a padded batch of windows."""
@@ -51,5 +53,11 @@ class OpenVINOForward:
         self._model = OpenVINOModel(xml, threads)
 
     def __call__(self, ids: np.ndarray, types: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        outputs = self._model.run({"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
-        return outputs["start_logits"], outputs["end_logits"]
+        # OpenVINO keeps compiled kernels and buffers per input shape: widths rounded up to a multiple of
+        # PAD_MULTIPLE (masked padding, sliced off the logits) keep that cache, and the process, from growing
+        # with every new window width a server meets.
+        width = ids.shape[1]
+        padding = ((0, 0), (0, -width % PAD_MULTIPLE))
+        outputs = self._model.run({"input_ids": np.pad(ids, padding), "attention_mask": np.pad(mask, padding),
+                                   "token_type_ids": np.pad(types, padding)})
+        return outputs["start_logits"][:, :width], outputs["end_logits"][:, :width]

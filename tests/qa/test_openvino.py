@@ -122,3 +122,25 @@ def test_the_cache_is_reused_for_the_same_weights_and_rebuilt_when_they_change(
     question, passage = "Who is the lighthouse keeper?", [Passage("d", 0, "The keeper is named Ambrose Quill.")]
     assert changed.run(question, passage).spans[0].text == openvino_reader.run(question, passage).spans[0].text
     assert not list(cache.glob(".staging-*"))
+
+
+def test_window_widths_are_padded_for_openvino_and_the_logits_cut_back(openvino_reader: Reader) -> None:
+    """Widths are rounded up to a multiple of 16 (bounded per-shape caches); padding is masked, so the
+    real positions' logits are those of the unpadded batch, and the caller gets its own width back."""
+    from qa.runtime import PAD_MULTIPLE, OpenVINOForward
+
+    forward = openvino_reader._model
+    assert isinstance(forward, OpenVINOForward)
+    rng = np.random.default_rng(0)
+    width = 3 * PAD_MULTIPLE + 5
+    ids = rng.integers(1000, 5000, size=(2, width)).astype(np.int64)
+    ids[:, 0] = 101
+    types = np.zeros_like(ids)
+    types[:, width // 2 :] = 1
+    mask = np.ones_like(ids)
+    mask[1, width - 9 :] = 0  # a shorter second window, as pad_windows lays out a batch
+    starts, ends = forward(ids, types, mask)
+    assert starts.shape == ends.shape == (2, width)
+    unpadded = forward._model.run({"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+    assert np.allclose(starts, unpadded["start_logits"], atol=0.05)
+    assert np.allclose(ends, unpadded["end_logits"], atol=0.05)
