@@ -10,14 +10,13 @@ from typing import Any
 
 import numpy as np
 
+from index.optimized import SHAPE_MULTIPLE
+
 BACKENDS = ("torch", "openvino")
 KIND = "embedder"
 # Texts per inference when embedding many: per-text cost is flat from 8 to 32 on 2 cores, and smaller
 # batches pad less (bench/RESULTS.md, issue 19).
 BULK_BATCH = 8
-# Sequence lengths are padded to a multiple of this: OpenVINO keeps compiled kernels and buffers per input
-# shape, and unrounded lengths made that cache (and the process) grow by hundreds of MB over an ingest.
-PAD_MULTIPLE = 16
 
 
 class Embedder:
@@ -153,7 +152,7 @@ class OpenVINOEncoder:
 
     def _feed(self, texts: list[str]) -> dict[str, np.ndarray]:
         batch = self.tokenizer(texts, padding=True, truncation="longest_first", max_length=self.max_tokens,
-                               pad_to_multiple_of=PAD_MULTIPLE, return_tensors="np")
+                               pad_to_multiple_of=SHAPE_MULTIPLE, return_tensors="np")
         return {name: batch[name].astype(np.int64) for name in ("input_ids", "attention_mask", "token_type_ids")}
 
     @staticmethod

@@ -24,6 +24,10 @@ MODEL_FILE = "model.xml"
 META_FILE = "meta.json"
 CALIBRATION_SET = Path(__file__).resolve().parent / "calibration_data" / "squad-v1.1-train-calibration-64.json"
 _build_lock = threading.Lock()
+# Token lengths fed to OpenVINO are padded (masked) to a multiple of this: it keeps compiled kernels and
+# buffers per input shape, and unrounded lengths made that cache, and the process, grow by hundreds of MB
+# over an ingest or a few hundred questions (bench/RESULTS.md, issue 19).
+SHAPE_MULTIPLE = 16
 
 # oneDNN's documented cap on the instruction sets it dispatches (the older name second). OpenVINO's CPU plugin
 # honours OV_CPU_MAX_ISA alongside it; torch's bf16 and OpenVINO's int8 kernels both come from oneDNN.

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
-PAD_MULTIPLE = 16
+from index.optimized import SHAPE_MULTIPLE
 
 
 class Forward(Protocol):
@@ -53,11 +53,9 @@ class OpenVINOForward:
         self._model = OpenVINOModel(xml, threads)
 
     def __call__(self, ids: np.ndarray, types: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # OpenVINO keeps compiled kernels and buffers per input shape: widths rounded up to a multiple of
-        # PAD_MULTIPLE (masked padding, sliced off the logits) keep that cache, and the process, from growing
-        # with every new window width a server meets.
+        # Widths rounded up to SHAPE_MULTIPLE (masked padding, cut off the logits): a bounded shape cache.
         width = ids.shape[1]
-        padding = ((0, 0), (0, -width % PAD_MULTIPLE))
+        padding = ((0, 0), (0, -width % SHAPE_MULTIPLE))
         outputs = self._model.run({"input_ids": np.pad(ids, padding), "attention_mask": np.pad(mask, padding),
                                    "token_type_ids": np.pad(types, padding)})
         return outputs["start_logits"][:, :width], outputs["end_logits"][:, :width]

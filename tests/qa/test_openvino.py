@@ -127,12 +127,13 @@ def test_the_cache_is_reused_for_the_same_weights_and_rebuilt_when_they_change(
 def test_window_widths_are_padded_for_openvino_and_the_logits_cut_back(openvino_reader: Reader) -> None:
     """Widths are rounded up to a multiple of 16 (bounded per-shape caches); padding is masked, so the
     real positions' logits are those of the unpadded batch, and the caller gets its own width back."""
-    from qa.runtime import PAD_MULTIPLE, OpenVINOForward
+    from index.optimized import SHAPE_MULTIPLE
+    from qa.runtime import OpenVINOForward
 
     forward = openvino_reader._model
     assert isinstance(forward, OpenVINOForward)
     rng = np.random.default_rng(0)
-    width = 3 * PAD_MULTIPLE + 5
+    width = 3 * SHAPE_MULTIPLE + 5
     ids = rng.integers(1000, 5000, size=(2, width)).astype(np.int64)
     ids[:, 0] = 101
     types = np.zeros_like(ids)
