@@ -10,8 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from index.optimized import SHAPE_MULTIPLE
-
 BACKENDS = ("torch", "openvino")
 KIND = "embedder"
 # Texts per inference when embedding many: per-text cost is flat from 8 to 32 on 2 cores, and smaller
@@ -152,7 +150,7 @@ class OpenVINOEncoder:
 
     def _feed(self, texts: list[str]) -> dict[str, np.ndarray]:
         batch = self.tokenizer(texts, padding=True, truncation="longest_first", max_length=self.max_tokens,
-                               pad_to_multiple_of=SHAPE_MULTIPLE, return_tensors="np")
+                               return_tensors="np")
         return {name: batch[name].astype(np.int64) for name in ("input_ids", "attention_mask", "token_type_ids")}
 
     @staticmethod

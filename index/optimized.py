@@ -24,9 +24,9 @@ MODEL_FILE = "model.xml"
 META_FILE = "meta.json"
 CALIBRATION_SET = Path(__file__).resolve().parent / "calibration_data" / "squad-v1.1-train-calibration-64.json"
 _build_lock = threading.Lock()
-# Token lengths fed to OpenVINO are padded (masked) to a multiple of this: it keeps compiled kernels and
-# buffers per input shape, and unrounded lengths made that cache, and the process, grow by hundreds of MB
-# over an ingest or a few hundred questions (bench/RESULTS.md, issue 19).
+# OpenVINOModel pads token lengths to a multiple of this: OpenVINO keeps compiled kernels and buffers per input
+# shape, and unrounded lengths made that cache, and the process, grow by hundreds of MB over an ingest or a few
+# hundred questions (bench/RESULTS.md, issue 19).
 SHAPE_MULTIPLE = 16
 
 # oneDNN's documented cap on the instruction sets it dispatches (the older name second). OpenVINO's CPU plugin
@@ -147,8 +147,10 @@ def calibration_pairs() -> list[tuple[str, str]]:
 
 
 class OpenVINOModel:
-    """A model compiled for this CPU; `run` is thread-safe (one inference at a time).
+    """A transformer compiled for this CPU; `run` is thread-safe (one inference at a time).
 
+    Inputs are (batch, tokens) arrays with an attention mask: they are zero-padded (masked) to a multiple of
+    SHAPE_MULTIPLE tokens, and every output is cut back to the tokens given along its second axis.
     The latency hint runs one inference on every core; the throughput hint (for `run_all` over many
     batches) runs several at once, one stream per core or so, as OpenVINO chooses.
     """
@@ -166,9 +168,11 @@ class OpenVINOModel:
         self._lock = threading.Lock()
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        width = _width(inputs)
         with self._lock:
-            results = self._request.infer(inputs)
-            return {name: np.array(value) for output, value in results.items() for name in output.get_names()}
+            results = self._request.infer(_padded(inputs, width))
+            return {name: _cut(np.array(value), width) for output, value in results.items()
+                    for name in output.get_names()}
 
     def run_all(self, feeds: Sequence[dict[str, np.ndarray]], output: str) -> list[np.ndarray]:
         """`output` of each feed, the feeds run as many at a time as the compiled model has streams."""
@@ -178,17 +182,32 @@ class OpenVINOModel:
         queue = openvino.AsyncInferQueue(self._compiled,
                                          int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
 
+        widths = [_width(feed) for feed in feeds]
+
         def done(request: Any, position: int) -> None:
-            results[position] = np.array(request.get_tensor(output).data)
+            results[position] = _cut(np.array(request.get_tensor(output).data), widths[position])
 
         queue.set_callback(done)
         for position, feed in enumerate(feeds):
-            queue.start_async(feed, position)
+            queue.start_async(_padded(feed, widths[position]), position)
         queue.wait_all()
-        missing = [position for position, result in enumerate(results) if result is None]
-        if missing:
-            raise RuntimeError(f"OpenVINO gave no output for {len(missing)} of {len(feeds)} batches")
-        return [result for result in results if result is not None]
+        finished = [result for result in results if result is not None]
+        if len(finished) != len(feeds):
+            raise RuntimeError(f"OpenVINO gave no output for {len(feeds) - len(finished)} of {len(feeds)} batches")
+        return finished
+
+
+def _width(inputs: dict[str, np.ndarray]) -> int:
+    return int(next(iter(inputs.values())).shape[1])
+
+
+def _padded(inputs: dict[str, np.ndarray], width: int) -> dict[str, np.ndarray]:
+    padding = ((0, 0), (0, -width % SHAPE_MULTIPLE))
+    return {name: np.pad(values, padding) for name, values in inputs.items()}
+
+
+def _cut(values: np.ndarray, width: int) -> np.ndarray:
+    return values[:, :width] if values.ndim > 1 else values
 
 
 def convert(model: Any, example_length: int) -> Any:

@@ -171,9 +171,10 @@ class PostgresStore:
             # document without an outbox row was synced by someone else since: checked again, to be safe).
             fresh = {row[0] for row in pending if not row[2]}
             oldest: dict[str, int | None] = {d: None for d in mine if d not in fresh}
-            oldest.update({row[0]: int(row[1]) for row in connection.execute(
-                "SELECT document_id, min(id) FROM chunks WHERE document_id = ANY(%s) GROUP BY document_id",
-                (sorted(oldest),)) if row[0] in oldest})
+            if oldest:
+                oldest.update({row[0]: int(row[1]) for row in connection.execute(
+                    "SELECT document_id, min(id) FROM chunks WHERE document_id = ANY(%s) GROUP BY document_id",
+                    (sorted(oldest),))})
             # A server-side cursor: a batch of large documents is streamed to Milvus, never held in memory whole.
             with connection.cursor(name="citeqa_sync") as cursor:
                 cursor.execute("SELECT id, document_id, text, embedding FROM chunks WHERE document_id = ANY(%s)",

@@ -8,8 +8,6 @@ from typing import Protocol
 
 import numpy as np
 
-from index.optimized import SHAPE_MULTIPLE
-
 
 class Forward(Protocol):
     """(start logits, end logits), each (windows, width) float32, of a padded batch of windows."""
@@ -53,9 +51,5 @@ class OpenVINOForward:
         self._model = OpenVINOModel(xml, threads)
 
     def __call__(self, ids: np.ndarray, types: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # Widths rounded up to SHAPE_MULTIPLE (masked padding, cut off the logits): a bounded shape cache.
-        width = ids.shape[1]
-        padding = ((0, 0), (0, -width % SHAPE_MULTIPLE))
-        outputs = self._model.run({"input_ids": np.pad(ids, padding), "attention_mask": np.pad(mask, padding),
-                                   "token_type_ids": np.pad(types, padding)})
-        return outputs["start_logits"][:, :width], outputs["end_logits"][:, :width]
+        outputs = self._model.run({"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+        return outputs["start_logits"], outputs["end_logits"]
