@@ -187,25 +187,30 @@ def rebuild() -> None:
 def optimize(
     reader: Annotated[Path | None, typer.Option(help="reader model folder (default: the configured one)")] = None,
 ) -> None:
-    """Derive the int8 OpenVINO reader and embedder from their weights into the model cache (once per weights)."""
+    """Derive the OpenVINO reader and embedder from their weights into the model cache (once per weights): int8
+    where the CPU has int8 dot products (or CITEQA_INFERENCE_DTYPE=int8), the float models elsewhere."""
     import time
 
     from index.embed import KIND as EMBEDDER
     from index.embed import optimized_embedder
+    from index.optimized import resolve_precision
     from qa.optimize import optimized_reader
     from qa.reader import SHIPPED_MODEL
 
     settings = get_settings()
+    serving = settings.reader.backend == "openvino"
+    precision = settings.reader.precision if serving else resolve_precision("openvino", "auto")
     for kind, build in (
-        ("reader", lambda: optimized_reader(reader or settings.reader.path or SHIPPED_MODEL, settings.optimized_dir)),
-        (EMBEDDER, lambda: optimized_embedder(settings.index.embedder_path, settings.optimized_dir)),
+        ("reader", lambda: optimized_reader(reader or settings.reader.path or SHIPPED_MODEL, settings.optimized_dir,
+                                            precision)),
+        (EMBEDDER, lambda: optimized_embedder(settings.index.embedder_path, settings.optimized_dir, precision)),
     ):
         started = time.perf_counter()
         xml = build()
-        console.print(f"{kind}: {xml.parent} ({time.perf_counter() - started:.1f} s)")
-    if settings.reader.backend != "openvino":
-        console.print("[dim]serving runs torch here (this CPU lacks int8 dot products, or CITEQA_INFERENCE_BACKEND "
-                      "says so); CITEQA_INFERENCE_BACKEND=openvino uses these models[/dim]")
+        console.print(f"{kind} ({precision}): {xml.parent} ({time.perf_counter() - started:.1f} s)")
+    if not serving:
+        console.print("[dim]serving runs torch here (this CPU lacks AVX2, or CITEQA_INFERENCE_BACKEND says so); "
+                      "CITEQA_INFERENCE_BACKEND=openvino uses these models[/dim]")
 
 
 app.add_typer(lab_app)  # train-reader, calibrate-reader, eval reader, eval squad

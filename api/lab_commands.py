@@ -204,7 +204,7 @@ def calibrate_reader(
     mix = NegativeMix(negative_ratio, retrieved_negative_ratio, answer_removed_ratio, entity_swapped_ratio,
                       negated_ratio, antonym_ratio)
     questions = held_out_questions(data, mix, seed, skip, count)
-    model = _reader(reader, "fp32", backend)
+    model = _reader(reader, "int8" if backend == "openvino" else "fp32", backend)
     with Progress(console=errors, transient=True) as progress:
         predictions = predict(model, questions, _progress(progress, "reading", len(questions)))
     calibration = fit_calibration(predictions)

@@ -58,7 +58,8 @@ def default_article_path() -> Path:
 
 def build_embedder(settings: Settings) -> Embedder:
     """The embedder on the configured backend, not yet loaded."""
-    return Embedder(settings.index.embedder_path, backend=settings.reader.backend, cache_dir=settings.optimized_dir)
+    return Embedder(settings.index.embedder_path, backend=settings.reader.backend, cache_dir=settings.optimized_dir,
+                    precision=settings.reader.precision)
 
 
 def build_index(settings: Settings, *, rebuilding: bool = False, embedder: Embedder | None = None) -> Index:

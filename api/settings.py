@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.chunk import MIN_CHUNK_TOKENS
-from index.optimized import resolve_backend
+from index.optimized import resolve_backend, resolve_precision
 from index.retrieval import DENSE_WEIGHT, FUSION_DEPTH, LEXICAL_WEIGHT, RRF_K
 from qa.reader import DEFAULT_STRIDE, DEFAULT_WINDOW
 
@@ -110,12 +110,14 @@ class ReaderSettings(BaseSettings):
     model_config = FLAT
 
     path: Path | None = Field(default=None, validation_alias="CITEQA_READER_PATH")
-    dtype: str = Field(default="auto", pattern="^(auto|bf16|fp32)$",
+    # The number format of the reader's and the embedder's arithmetic: "auto" is int8 on the openvino backend
+    # where the CPU has int8 dot products (VNNI/AMX), else bf16 where it has native bf16, else fp32; "int8" runs
+    # on the openvino backend only. `precision` is what it resolves to.
+    dtype: str = Field(default="auto", pattern="^(auto|int8|bf16|fp32)$",
                        validation_alias="CITEQA_INFERENCE_DTYPE")
-    # The forward pass of the reader and the embedder alike: "torch" runs the weights as trained (with `dtype`),
-    # "openvino" the int8 models `citeqa optimize` derives from them (cached: `optimized_dir`), "auto" openvino
-    # where the CPU has int8 dot products (VNNI/AMX) and torch elsewhere. Resolved here, so every reader of the
-    # settings sees the backend that runs.
+    # The forward pass of the reader and the embedder alike: "torch" runs the weights as trained, "openvino" the
+    # models `citeqa optimize` derives from them (cached: `optimized_dir`), "auto" openvino on x86 CPUs with
+    # AVX2 and torch elsewhere. Resolved here, so every reader of the settings sees the backend that runs.
     backend: str = Field(default=DEFAULT_BACKEND, pattern="^(auto|torch|openvino)$",
                          validation_alias="CITEQA_INFERENCE_BACKEND")
     max_length: int = Field(default=DEFAULT_WINDOW, ge=32, le=512,
@@ -127,6 +129,16 @@ class ReaderSettings(BaseSettings):
     @classmethod
     def _resolve_backend(cls, value: str) -> str:
         return resolve_backend(value)
+
+    @model_validator(mode="after")
+    def _check_dtype(self) -> ReaderSettings:
+        self.precision  # noqa: B018 - raises for a dtype the backend cannot run (int8 on torch)
+        return self
+
+    @property
+    def precision(self) -> str:
+        """What `dtype` resolves to on this backend and CPU: int8, bf16 or fp32."""
+        return resolve_precision(self.backend, self.dtype)
 
 
 class PipelineSettings(BaseSettings):

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from index.optimized import PRECISIONS
+
 BACKENDS = ("torch", "openvino")
 KIND = "embedder"
 # Texts per inference when embedding many: per-text cost is flat from 8 to 32 on 2 cores, and smaller
@@ -20,13 +22,14 @@ BULK_BATCH = 8
 class Embedder:
     """Loads a local sentence-transformers model once and embeds texts in batches.
 
-    `backend` "torch" runs sentence-transformers; "openvino" runs the int8 model derived from the same
-    weights (cached in `cache_dir`, built on first load) with the same tokenisation, mean pooling and
-    normalisation, so its vectors stay within cosine 0.99 of the torch ones.
+    `backend` "torch" runs sentence-transformers; "openvino" runs a model derived from the same weights
+    (cached in `cache_dir`, built on first load) with the same tokenisation, mean pooling and normalisation:
+    in `precision` "int8" its vectors stay within cosine 0.99 of the torch ones; "bf16" and "fp32" run the
+    float model in that arithmetic.
     """
 
     def __init__(self, model_path: Path, batch_size: int = 32, backend: str = "torch",
-                 cache_dir: Path | None = None, threads: int | None = None) -> None:
+                 cache_dir: Path | None = None, threads: int | None = None, precision: str = "int8") -> None:
         if not Path(model_path).is_dir():
             raise FileNotFoundError(f"embedder model folder not found: {model_path}")
         if batch_size < 1:
@@ -35,7 +38,10 @@ class Embedder:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if backend == "openvino" and cache_dir is None:
             raise ValueError("the openvino backend needs a cache folder for its optimized model")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.model_path = Path(model_path)
+        self.precision = precision
         self.batch_size = batch_size
         self.backend = backend
         self.cache_dir = cache_dir
@@ -57,7 +63,10 @@ class Embedder:
     def _load(self) -> Any:
         if self.backend == "openvino":
             assert self.cache_dir is not None
-            return OpenVINOEncoder(self.model_path, optimized_embedder(self.model_path, self.cache_dir), self.threads)
+            from index.optimized import float_precision
+
+            xml = optimized_embedder(self.model_path, self.cache_dir, self.precision)
+            return OpenVINOEncoder(self.model_path, xml, self.threads, float_precision(self.precision))
         from sentence_transformers import SentenceTransformer
 
         return SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
@@ -89,11 +98,14 @@ class Embedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def optimized_embedder(model_path: Path, cache_root: Path) -> Path:
-    """model.xml of the int8 embedder for `model_path`, built on first use."""
-    from index.optimized import cached_model
+def optimized_embedder(model_path: Path, cache_root: Path, precision: str = "int8") -> Path:
+    """model.xml of the embedder for `model_path` in `precision` (int8, or the float model for bf16 and fp32),
+    built on first use."""
+    from index.optimized import FLOAT, cached_model
 
-    return cached_model(cache_root, KIND, model_path, lambda folder: build_openvino(model_path, folder))
+    if precision == "int8":
+        return cached_model(cache_root, KIND, model_path, lambda folder: build_openvino(model_path, folder))
+    return cached_model(cache_root, f"{KIND}-{FLOAT}", model_path, lambda folder: build_float(model_path, folder))
 
 
 def _sentence_config(model_path: Path) -> tuple[int, int]:
@@ -109,15 +121,15 @@ def _sentence_config(model_path: Path) -> tuple[int, int]:
 class OpenVINOEncoder:
     """sentence-transformers' encode() over the OpenVINO model: tokenise, run, mean-pool, normalise."""
 
-    def __init__(self, model_path: Path, xml: Path, threads: int | None = None) -> None:
+    def __init__(self, model_path: Path, xml: Path, threads: int | None = None, precision: str | None = None) -> None:
         from transformers import AutoTokenizer
 
         from index.optimized import OpenVINOModel
 
         self.max_tokens, self.dimension = _sentence_config(model_path)
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_path))
-        self.xml, self.threads = xml, threads
-        self._model = OpenVINOModel(xml, threads)
+        self.xml, self.threads, self.precision = xml, threads, precision
+        self._model = OpenVINOModel(xml, threads, precision=precision)
         self._bulk_model: OpenVINOModel | None = None  # compiled on the first ingest: a server that only
         self._bulk_lock = threading.Lock()  # answers never holds it
 
@@ -145,7 +157,7 @@ class OpenVINOEncoder:
             if self._bulk_model is None:
                 from index.optimized import OpenVINOModel
 
-                self._bulk_model = OpenVINOModel(self.xml, self.threads, hint="THROUGHPUT")
+                self._bulk_model = OpenVINOModel(self.xml, self.threads, hint="THROUGHPUT", precision=self.precision)
             return self._bulk_model
 
     def _feed(self, texts: list[str]) -> dict[str, np.ndarray]:
@@ -160,17 +172,33 @@ class OpenVINOEncoder:
         return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
 
 
+def _converted(model_path: Path) -> Any:
+    import torch
+    from transformers import AutoModel
+
+    from index.optimized import convert
+
+    model = AutoModel.from_pretrained(str(model_path), dtype=torch.float32, attn_implementation="eager").eval()
+    return convert(model, example_length=16)
+
+
+def build_float(model_path: Path, folder: Path) -> None:
+    """Convert the embedder's transformer to OpenVINO, weights kept float32."""
+    from index.optimized import save_float
+
+    _sentence_config(model_path)  # the same check as the int8 build: a model this encoder can pool
+    save_float(_converted(model_path), folder)
+
+
 def build_openvino(model_path: Path, folder: Path) -> None:
     """Convert the embedder's transformer to OpenVINO and quantize it to int8 on the shipped calibration texts."""
     import openvino
-    import torch
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    from index.optimized import MODEL_FILE, calibration_pairs, convert, quantize
+    from index.optimized import MODEL_FILE, calibration_pairs, quantize
 
     max_tokens, _ = _sentence_config(model_path)
-    model = AutoModel.from_pretrained(str(model_path), dtype=torch.float32, attn_implementation="eager").eval()
-    converted = convert(model, example_length=16)
+    converted = _converted(model_path)
     tokenizer = AutoTokenizer.from_pretrained(str(model_path))
     texts = [text for pair in calibration_pairs() for text in pair]
     samples = [{name: values.astype(np.int64) for name, values in

@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 
 # Bump when the conversion or quantization recipe changes: every cached model is then rebuilt.
 RECIPE = "ov-int8-3"
+# What the openvino backend runs: the int8 model, or the float one with OpenVINO's inference precision set.
+PRECISIONS = ("int8", "bf16", "fp32")
+FLOAT = "float"  # the cache's name for the float model, which bf16 and fp32 share
 MODEL_FILE = "model.xml"
 META_FILE = "meta.json"
 CALIBRATION_SET = Path(__file__).resolve().parent / "calibration_data" / "squad-v1.1-train-calibration-64.json"
@@ -59,11 +62,40 @@ def cpu_supports_fast_int8() -> bool:
     return cpu_allows(("avx512_vnni", "avx_vnni", "amx_int8"), ("VNNI", "BF16", "FP16", "AMX", "AVX10"))
 
 
+def cpu_supports_fast_bf16() -> bool:
+    """True when the CPU has native bf16 matrix instructions (AVX512-BF16 or AMX) and no oneDNN cap (e.g. AVX2)
+    keeps torch and OpenVINO from using them: bf16 would then run emulated, as on a CPU without it."""
+    return cpu_allows(("avx512_bf16", "amx_bf16"), ("BF16", "FP16", "AMX", "AVX10"))
+
+
+def cpu_supports_avx2() -> bool:
+    """True on an x86 CPU with AVX2 and FMA, and no cap below them: OpenVINO's float kernels beat torch's there."""
+    return cpu_allows(("avx2",), ("AVX2", "AVX512", "AVX10", "AMX", "VNNI", "BF16", "FP16"))
+
+
 def resolve_backend(requested: str) -> str:
-    """"auto": the OpenVINO int8 models where the CPU runs int8 fast, torch elsewhere; other values as given."""
+    """"auto": OpenVINO on x86 CPUs with AVX2 (int8 where they run it fast, float elsewhere: see
+    `resolve_precision`), torch on other CPUs; other values as given."""
     if requested != "auto":
         return requested
-    return "openvino" if cpu_supports_fast_int8() else "torch"
+    return "openvino" if cpu_supports_fast_int8() or cpu_supports_avx2() else "torch"
+
+
+def resolve_precision(backend: str, requested: str) -> str:
+    """The number format a backend runs: "int8" (OpenVINO only), "bf16" or "fp32".
+
+    "auto": int8 where the CPU has int8 dot products (VNNI or AMX), else bf16 where it has native bf16, else fp32.
+    Without VNNI, OpenVINO's int8 matmuls were no faster than float ones (bench/RESULTS.md, issue 19).
+    """
+    if requested not in ("auto", *PRECISIONS):
+        raise ValueError(f"precision must be auto or one of {PRECISIONS}, got {requested!r}")
+    if requested == "int8" and backend != "openvino":
+        raise ValueError("int8 runs on the openvino backend only (CITEQA_INFERENCE_BACKEND=openvino)")
+    if requested != "auto":
+        return requested
+    if backend == "openvino" and cpu_supports_fast_int8():
+        return "int8"
+    return "bf16" if cpu_supports_fast_bf16() else "fp32"
 
 
 def tool_versions() -> dict[str, str]:
@@ -134,7 +166,7 @@ def stale_entries(cache_root: Path, kind: str, source: Path, keep: Path) -> list
             meta = json.loads((entry / META_FILE).read_text())
         except (OSError, ValueError):
             continue
-        if entry != keep and meta.get("source") == str(source.resolve()):
+        if entry != keep and meta.get("kind") == kind and meta.get("source") == str(source.resolve()):
             stale.append(entry)
     return stale
 
@@ -152,17 +184,23 @@ class OpenVINOModel:
     Inputs are (batch, tokens) arrays with an attention mask: they are zero-padded (masked) to a multiple of
     SHAPE_MULTIPLE tokens, and every output is cut back to the tokens given along its second axis.
     The latency hint runs one inference on every core; the throughput hint (for `run_all` over many
-    batches) runs several at once, one stream per core or so, as OpenVINO chooses.
+    batches) runs several at once, one stream per core or so, as OpenVINO chooses. `precision` "bf16" or
+    "fp32" sets the float model's arithmetic; None leaves OpenVINO's default (for the int8 model's float parts).
     """
 
-    def __init__(self, xml: Path, threads: int | None = None, hint: str = "LATENCY") -> None:
+    def __init__(self, xml: Path, threads: int | None = None, hint: str = "LATENCY",
+                 precision: str | None = None) -> None:
         import openvino
 
         if hint not in ("LATENCY", "THROUGHPUT"):
             raise ValueError(f"hint must be LATENCY or THROUGHPUT, got {hint!r}")
+        if precision not in (None, "bf16", "fp32"):
+            raise ValueError(f"precision must be bf16, fp32 or None, got {precision!r}")
         config: dict[str, Any] = {"PERFORMANCE_HINT": hint}
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
+        if precision:
+            config["INFERENCE_PRECISION_HINT"] = {"bf16": "bf16", "fp32": "f32"}[precision]
         self._compiled = openvino.Core().compile_model(str(xml), "CPU", config)
         self._request = self._compiled.create_infer_request()
         self._lock = threading.Lock()
@@ -221,6 +259,18 @@ def convert(model: Any, example_length: int) -> Any:
     inputs = [(name, [-1, -1], openvino.Type.i64) for name in example]
     with torch.no_grad():
         return openvino.convert_model(model, example_input=example, input=inputs)
+
+
+def float_precision(precision: str) -> str | None:
+    """The arithmetic OpenVINOModel is told for a model of `precision`: None (OpenVINO's choice) for int8."""
+    return None if precision == "int8" else precision
+
+
+def save_float(model: Any, folder: Path) -> None:
+    """Save a converted model with float32 weights: the float backend computes what torch computes."""
+    import openvino
+
+    openvino.save_model(model, str(folder / MODEL_FILE), compress_to_fp16=False)
 
 
 def quantize(model: Any, samples: Iterable[dict[str, np.ndarray]], keep_float: Sequence[str] = ()) -> Any:

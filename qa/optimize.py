@@ -1,10 +1,11 @@
-"""Derive the reader's OpenVINO int8 model from its weights (converted, quantized, cached by weights digest)."""
+"""Derive the reader's OpenVINO models from its weights (converted, int8 also quantized; cached by weights digest)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from index.optimized import MODEL_FILE, cached_model, calibration_pairs, convert, quantize
+from index.optimized import FLOAT, MODEL_FILE, cached_model, calibration_pairs, convert, quantize, save_float
 
 KIND = "reader"
 # The span head stays in floating point: start/end logits a few hundredths apart decide a span's boundaries.
@@ -13,23 +14,38 @@ KIND = "reader"
 KEEP_FLOAT: tuple[str, ...] = (r".*qa_outputs.*", r".*layer\.\d+\.output\.dense.*")
 
 
-def optimized_reader(model_path: Path, cache_root: Path) -> Path:
-    """model.xml of the int8 reader for `model_path`, built on first use (about a minute on 2 cores)."""
-    return cached_model(cache_root, KIND, model_path, lambda folder: build_reader(model_path, folder))
+def optimized_reader(model_path: Path, cache_root: Path, precision: str = "int8") -> Path:
+    """model.xml of the reader for `model_path` in `precision` (int8, or the float model for bf16 and fp32),
+    built on first use: about a minute for int8 on 2 cores, seconds for float."""
+    if precision == "int8":
+        return cached_model(cache_root, KIND, model_path, lambda folder: build_reader(model_path, folder))
+    return cached_model(cache_root, f"{KIND}-{FLOAT}", model_path,
+                        lambda folder: build_float_reader(model_path, folder))
+
+
+def _converted(model_path: Path) -> Any:
+    import torch
+    from transformers import BertForQuestionAnswering
+
+    model = BertForQuestionAnswering.from_pretrained(str(model_path), dtype=torch.float32,
+                                                     attn_implementation="eager").eval()
+    return convert(model, example_length=64)
+
+
+def build_float_reader(model_path: Path, folder: Path) -> None:
+    """Convert the torch reader to OpenVINO (dynamic batch and length), weights kept float32."""
+    save_float(_converted(model_path), folder)
 
 
 def build_reader(model_path: Path, folder: Path, keep_float: tuple[str, ...] = KEEP_FLOAT) -> None:
     """Convert the torch reader to OpenVINO (dynamic batch and length) and quantize it to int8."""
     import openvino
-    import torch
-    from transformers import AutoTokenizer, BertForQuestionAnswering
+    from transformers import AutoTokenizer
 
     # Calibrated on windows laid out as the reader serves them (its default window and stride).
     from qa.reader import DEFAULT_STRIDE, DEFAULT_WINDOW, pad_windows
 
-    model = BertForQuestionAnswering.from_pretrained(str(model_path), dtype=torch.float32,
-                                                     attn_implementation="eager").eval()
-    converted = convert(model, example_length=64)
+    converted = _converted(model_path)
     tokenizer = AutoTokenizer.from_pretrained(str(model_path))
     samples = []
     for question, context in calibration_pairs():

@@ -14,12 +14,13 @@ import numpy as np
 import torch
 
 from index.embed import BACKENDS
-from index.optimized import cpu_allows
+from index.optimized import cpu_supports_fast_bf16, float_precision, resolve_precision
 from qa.runtime import Forward, OpenVINOForward, TorchForward
 
 SHIPPED_MODEL = Path(__file__).resolve().parent / "reader_model"
 CALIBRATION_FILE = "calibration.json"
-# The score calibration of the int8 OpenVINO reader, when quantization moved its margins (else CALIBRATION_FILE).
+# The score calibration of the int8 OpenVINO reader, when quantization moved its margins (else CALIBRATION_FILE;
+# the float OpenVINO model computes what torch does, so it keeps torch's).
 OPENVINO_CALIBRATION_FILE = "calibration-openvino.json"
 # Tokens per window and overlap between windows of a long passage; `citeqa train-reader` uses the same.
 DEFAULT_WINDOW = 256
@@ -61,19 +62,12 @@ class ReaderOutput:
     no_answer_score: float
 
 
-def cpu_supports_fast_bf16() -> bool:
-    """True when the CPU has native bf16 matrix instructions (AVX512-BF16 or AMX) and no oneDNN cap (e.g. AVX2)
-    keeps torch from using them: bf16 would then run emulated, as on a CPU without it."""
-    return cpu_allows(("avx512_bf16", "amx_bf16"), ("BF16", "FP16", "AMX", "AVX10"))
+__all__ = ["cpu_supports_fast_bf16"]  # where the lab and bench/ look for it
 
 
 def resolve_dtype(requested: str) -> torch.dtype:
-    """Pick bf16 only where the CPU runs it natively; it is emulated (and slow) elsewhere."""
-    if requested == "bf16":
-        return torch.bfloat16
-    if requested == "fp32":
-        return torch.float32
-    return torch.bfloat16 if cpu_supports_fast_bf16() else torch.float32
+    """torch's dtype: bf16 only where the CPU runs it natively; it is emulated (and slow) elsewhere."""
+    return torch.bfloat16 if resolve_precision("torch", requested) == "bf16" else torch.float32
 
 
 @dataclass(frozen=True)
@@ -88,9 +82,9 @@ class Calibration:
         return 1.0 / (1.0 + math.exp(-max(min(value, 60.0), -60.0)))
 
     @classmethod
-    def load(cls, folder: Path, backend: str = "torch") -> Calibration:
+    def load(cls, folder: Path, backend: str = "torch", precision: str = "int8") -> Calibration:
         path = folder / CALIBRATION_FILE
-        if backend == "openvino" and (folder / OPENVINO_CALIBRATION_FILE).exists():
+        if backend == "openvino" and precision == "int8" and (folder / OPENVINO_CALIBRATION_FILE).exists():
             path = folder / OPENVINO_CALIBRATION_FILE
         if not path.exists():
             return cls()
@@ -130,8 +124,9 @@ def span_candidates(start_logits: np.ndarray, end_logits: np.ndarray, context: n
 class Reader:
     """A BERT span-extraction model loaded once; thread-safe `run()`.
 
-    `backend` picks only the forward pass (qa/runtime.py): "torch" runs the weights as trained,
-    "openvino" the int8 model derived from them and cached in `cache_dir` (built on first load).
+    `backend` picks only the forward pass (qa/runtime.py): "torch" runs the weights as trained, "openvino" a
+    model derived from them and cached in `cache_dir` (built on first load). `dtype` is the number format:
+    "auto", "bf16", "fp32", or "int8" (openvino only); openvino's bf16 and fp32 run its float model.
     Tokenisation, windows, span decoding and calibration are this class's, whatever the backend.
     """
 
@@ -164,11 +159,12 @@ class Reader:
         self.stride = stride
         self.max_answer_tokens = max_answer_tokens
         self.batch_size = batch_size
-        self.dtype = resolve_dtype(dtype)
+        self.precision = resolve_precision(backend, dtype)
+        self.dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32  # torch's
         self.threads = threads
         self.backend = backend
         self.cache_dir = cache_dir
-        self.calibration = Calibration.load(self.model_path, backend)
+        self.calibration = Calibration.load(self.model_path, backend, self.precision)
         self._model: Forward | None = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
@@ -190,7 +186,8 @@ class Reader:
             from qa.optimize import optimized_reader
 
             assert self.cache_dir is not None
-            return OpenVINOForward(optimized_reader(self.model_path, self.cache_dir), self.threads)
+            xml = optimized_reader(self.model_path, self.cache_dir, self.precision)
+            return OpenVINOForward(xml, self.threads, float_precision(self.precision))
         return TorchForward(self.model_path, bf16=self.dtype == torch.bfloat16, threads=self.threads)
 
     @property

@@ -42,13 +42,14 @@ class TorchForward:
 
 
 class OpenVINOForward:
-    """The int8 model `citeqa optimize` derives from the same weights (qa/optimize.py), on OpenVINO."""
+    """A model `citeqa optimize` derives from the same weights (qa/optimize.py), on OpenVINO: the int8 one, or
+    the float one run in `precision` (bf16 or fp32)."""
 
-    def __init__(self, xml: Path, threads: int | None = None) -> None:
+    def __init__(self, xml: Path, threads: int | None = None, precision: str | None = None) -> None:
         from index.optimized import OpenVINOModel
 
         self.xml = xml
-        self._model = OpenVINOModel(xml, threads)
+        self._model = OpenVINOModel(xml, threads, precision=precision)
 
     def __call__(self, ids: np.ndarray, types: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         outputs = self._model.run({"input_ids": ids, "attention_mask": mask, "token_type_ids": types})

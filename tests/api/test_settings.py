@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from api.services import build_embedder, build_reader
 from api.settings import IndexSettings, ServerSettings, Settings
 from index.chunk import MIN_CHUNK_TOKENS
-from index.optimized import cpu_supports_fast_int8
+from index.optimized import cpu_supports_avx2, cpu_supports_fast_int8
 from index.retrieval import RRF_K
 from qa.reader import DEFAULT_STRIDE, DEFAULT_WINDOW, Reader
 
@@ -89,13 +89,42 @@ def test_inference_backend_is_one_flat_variable_for_reader_and_embedder(monkeypa
     monkeypatch.setenv("CITEQA_INFERENCE_BACKEND", "onnx")
     with pytest.raises(ValidationError):
         Settings()
-    # "auto" (the default) resolves when the settings are read: int8 only where the CPU has int8 dot products.
+    # "auto" (the default) resolves when the settings are read: OpenVINO where the CPU has AVX2, running int8
+    # only where the CPU also has int8 dot products, and the float models (fp32 here) elsewhere.
     monkeypatch.setenv("CITEQA_INFERENCE_BACKEND", "auto")
-    assert Settings().reader.backend == ("openvino" if cpu_supports_fast_int8() else "torch")
-    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # as on a CPU without VNNI
+    native = Settings().reader
+    assert native.backend == ("openvino" if cpu_supports_fast_int8() or cpu_supports_avx2() else "torch")
+    assert native.precision == ("int8" if cpu_supports_fast_int8() else native.precision)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # as on a CPU with AVX2 but without VNNI or bf16
+    capped = Settings().reader
+    assert (capped.backend, capped.dtype, capped.precision) == (
+        ("openvino", "auto", "fp32") if cpu_supports_avx2() else ("torch", "auto", "fp32"))
+    assert build_embedder(Settings()).precision == "fp32"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "SSE41")  # as on a CPU without AVX2
     assert Settings().reader.backend == "torch"
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
     with pytest.raises(ValueError, match="cache folder"):
         Reader(backend="openvino")
+
+
+def test_int8_is_refused_on_torch_and_a_precision_carries_over_a_backend_change(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CITEQA_INFERENCE_BACKEND", "torch")
+    monkeypatch.setenv("CITEQA_INFERENCE_DTYPE", "int8")
+    with pytest.raises(ValidationError, match="openvino backend only"):
+        Settings()
+    with pytest.raises(ValueError, match="openvino backend only"):
+        Reader(dtype="int8")
+    monkeypatch.setenv("CITEQA_INFERENCE_BACKEND", "openvino")
+    settings = Settings()
+    assert settings.reader.precision == "int8"
+    with pytest.raises(ValidationError, match="openvino backend only"):
+        settings.with_changes(reader={"backend": "torch"})
+    monkeypatch.setenv("CITEQA_INFERENCE_DTYPE", "fp32")  # the float model on openvino, fp32 on torch
+    settings = Settings()
+    assert settings.reader.precision == "fp32"
+    assert settings.with_changes(reader={"backend": "torch"}).reader.precision == "fp32"
+    assert build_reader(settings).precision == build_embedder(settings).precision == "fp32"
 
 
 def test_the_server_backend_needs_both_servers(monkeypatch: pytest.MonkeyPatch) -> None:

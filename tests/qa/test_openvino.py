@@ -31,13 +31,14 @@ _KEPT: list[object] = []
 def openvino_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     # A cache folder of its own: these tests build into it and add entries, the user's shared cache stays as is.
     folder = tmp_path_factory.mktemp("data")
-    return Settings().scratch(folder).with_changes(reader={"backend": "openvino"},
+    # int8 whatever the CPU (auto runs the float models where it lacks int8 dot products): the recipe is tested.
+    return Settings().scratch(folder).with_changes(reader={"backend": "openvino", "dtype": "int8"},
                                                    index={"optimized_dir": folder / "optimized"})
 
 
 @pytest.fixture(scope="module")
 def torch_reader(openvino_settings: Settings) -> Reader:
-    model = build_reader(openvino_settings.with_changes(reader={"backend": "torch"}))
+    model = build_reader(openvino_settings.with_changes(reader={"backend": "torch", "dtype": "auto"}))
     model.warm_up()
     return model
 
@@ -148,3 +149,34 @@ def test_window_widths_are_padded_for_openvino_and_the_logits_cut_back(openvino_
     unpadded = {name: np.array(value) for output, value in results.items() for name in output.get_names()}
     assert np.allclose(starts, unpadded["start_logits"], atol=0.05)
     assert np.allclose(ends, unpadded["end_logits"], atol=0.05)
+
+
+def test_the_float_models_compute_what_torch_fp32_does(openvino_settings: Settings, openvino_reader: Reader,
+                                                      embedder: Embedder, article_text: str) -> None:
+    """dtype fp32 on openvino (what `auto` runs on a CPU with AVX2 but no VNNI): the float model, built beside the
+    int8 one in the same cache, with torch's calibration; same top spans and logits as torch fp32."""
+    settings = openvino_settings.with_changes(reader={"dtype": "fp32"})
+    candidate, expected = build_reader(settings), build_reader(settings.with_changes(reader={"backend": "torch"}))
+    candidate.warm_up()
+    expected.warm_up()
+    _KEPT.append(candidate)
+    assert (candidate.precision, expected.precision) == ("fp32", "fp32")
+    assert candidate.calibration == expected.calibration != openvino_reader.calibration
+    passages = [Passage("article", span.start, span.text_of(article_text)) for span in paragraph_spans(article_text)]
+    for line in (FIXTURES / "seed-dev.jsonl").read_text().splitlines():
+        question = json.loads(line)["question"]
+        found = candidate.run(question, passages, top_k=3).spans
+        wanted = expected.run(question, passages, top_k=3).spans
+        assert [(s.start, s.end) for s in found] == [(s.start, s.end) for s in wanted], question
+        assert [s.score for s in found] == pytest.approx([s.score for s in wanted], abs=1e-3), question
+    entries = {path.name.rsplit("-", 1)[0] for path in settings.optimized_dir.glob("reader*")
+               if (path / META_FILE).exists()}
+    assert entries == {"reader", "reader-float"}  # neither build took the other for a stale entry
+
+    float_embedder = build_embedder(settings)
+    _KEPT.append(float_embedder)
+    texts = [chunk.text for chunk in Chunker(tokenizer_counter(embedder.tokenizer), 160).run(article_text)[1]]
+    cosines = np.sum(embedder.run(texts) * float_embedder.run(texts), axis=1)  # the bulk path
+    assert cosines.min() >= 0.9999
+    assert float(np.dot(embedder.run(["Who is Yevgeny Prigozhin?"])[0],
+                        float_embedder.run(["Who is Yevgeny Prigozhin?"])[0])) >= 0.9999
