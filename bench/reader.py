@@ -11,8 +11,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SQUAD_V1, save  # noqa: E402
 
+from index.optimized import cpu_supports_fast_bf16  # noqa: E402
 from lab.evaluation import gold_questions  # noqa: E402
-from qa.reader import Passage, Reader, cpu_supports_fast_bf16  # noqa: E402
+from qa.reader import Passage, Reader  # noqa: E402
 
 
 def five_passages(reader: Reader) -> tuple[str, list[Passage]]:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from index.embed import BACKENDS
-from index.optimized import cpu_supports_fast_bf16, float_precision, resolve_precision
+from index.optimized import float_precision, resolve_precision
 from qa.runtime import Forward, OpenVINOForward, TorchForward
 
 SHIPPED_MODEL = Path(__file__).resolve().parent / "reader_model"
@@ -60,9 +60,6 @@ class ReaderOutput:
 
     spans: list[AnswerSpan]
     no_answer_score: float
-
-
-__all__ = ["cpu_supports_fast_bf16"]  # where the lab and bench/ look for it
 
 
 def resolve_dtype(requested: str) -> torch.dtype:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qa.reader import AnswerSpan, Calibration, Passage, Reader, cpu_supports_fast_bf16, merge_spans, resolve_dtype
+from index.optimized import cpu_supports_fast_bf16
+from qa.reader import AnswerSpan, Calibration, Passage, Reader, merge_spans, resolve_dtype
 
 STORY = "The lighthouse keeper on the island is named Ambrose Quill. He has lived there since 1987."
 
