@@ -134,7 +134,7 @@ def _load_in_background(app: FastAPI, settings: Settings) -> threading.Thread:
     def load() -> None:
         try:
             app.state.services = build_services(settings)
-            log.info("citeqa ready")
+            log.info("citeqa ready (models on %s, %s)", settings.reader.backend, settings.reader.precision)
         except Exception as error:  # keep serving /healthz and report the failure on /readyz
             log.exception("loading failed")
             app.state.load_error = str(error)
