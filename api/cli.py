@@ -53,7 +53,21 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     from api.http_protocol import uvicorn_options
 
     settings = get_settings()
+    _log_start_up_events()
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info", **uvicorn_options(settings.server))
+
+
+def _log_start_up_events() -> None:
+    """Show citeqa's own start-up lines beside uvicorn's: a first start spends half a minute building its
+    optimized models while /readyz says 503, and the ready line names the backend and precision that run."""
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))  # uvicorn's layout
+    for package in ("api", "index", "qa"):
+        logger = logging.getLogger(package)
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
 
 
 def _print_answer(answer: Any) -> None:

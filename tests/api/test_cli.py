@@ -177,3 +177,12 @@ def test_serve_caps_concurrency_and_shuts_down_gracefully(monkeypatch: pytest.Mo
     assert passed["port"] == 8123 and passed["limit_concurrency"] == 40
     assert passed["timeout_graceful_shutdown"] == 15
     assert passed["http"].header_seconds == 10.0  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+def test_serve_logs_the_backend_and_precision_its_models_run_on(server) -> None:
+    from api.settings import Settings
+
+    reader = Settings().reader  # the server resolves the same settings on this CPU
+    log = (server.data_dir.parent / "server.log").read_text()
+    assert f"INFO:     citeqa ready (models on {reader.backend}, {reader.precision})" in log
