@@ -63,10 +63,8 @@ class Embedder:
     def _load(self) -> Any:
         if self.backend == "openvino":
             assert self.cache_dir is not None
-            from index.optimized import float_precision
-
             xml = optimized_embedder(self.model_path, self.cache_dir, self.precision)
-            return OpenVINOEncoder(self.model_path, xml, self.threads, float_precision(self.precision))
+            return OpenVINOEncoder(self.model_path, xml, self.threads, self.precision)
         from sentence_transformers import SentenceTransformer
 
         return SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
@@ -101,11 +99,10 @@ class Embedder:
 def optimized_embedder(model_path: Path, cache_root: Path, precision: str = "int8") -> Path:
     """model.xml of the embedder for `model_path` in `precision` (int8, or the float model for bf16 and fp32),
     built on first use."""
-    from index.optimized import FLOAT, cached_model
+    from index.optimized import optimized_model
 
-    if precision == "int8":
-        return cached_model(cache_root, KIND, model_path, lambda folder: build_openvino(model_path, folder))
-    return cached_model(cache_root, f"{KIND}-{FLOAT}", model_path, lambda folder: build_float(model_path, folder))
+    return optimized_model(cache_root, KIND, model_path, precision, lambda folder: build_openvino(model_path, folder),
+                           lambda folder: build_float(model_path, folder))
 
 
 def _sentence_config(model_path: Path) -> tuple[int, int]:
@@ -121,7 +118,7 @@ def _sentence_config(model_path: Path) -> tuple[int, int]:
 class OpenVINOEncoder:
     """sentence-transformers' encode() over the OpenVINO model: tokenise, run, mean-pool, normalise."""
 
-    def __init__(self, model_path: Path, xml: Path, threads: int | None = None, precision: str | None = None) -> None:
+    def __init__(self, model_path: Path, xml: Path, threads: int | None = None, precision: str = "int8") -> None:
         from transformers import AutoTokenizer
 
         from index.optimized import OpenVINOModel

@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 RECIPE = "ov-int8-3"
 # What the openvino backend runs: the int8 model, or the float one with OpenVINO's inference precision set.
 PRECISIONS = ("int8", "bf16", "fp32")
-FLOAT = "float"  # the cache's name for the float model, which bf16 and fp32 share
 MODEL_FILE = "model.xml"
 META_FILE = "meta.json"
 CALIBRATION_SET = Path(__file__).resolve().parent / "calibration_data" / "squad-v1.1-train-calibration-64.json"
@@ -158,6 +157,15 @@ def cached_model(cache_root: Path, kind: str, source: Path, build: Callable[[Pat
     return final / MODEL_FILE
 
 
+def optimized_model(cache_root: Path, kind: str, source: Path, precision: str,
+                    quantized: Callable[[Path], None], converted: Callable[[Path], None]) -> Path:
+    """The cached model.xml `precision` runs on: int8's, built by `quantized(folder)`, or the float model that
+    bf16 and fp32 share (entry `<kind>-float-<key>`), built by `converted(folder)`."""
+    if precision == "int8":
+        return cached_model(cache_root, kind, source, quantized)
+    return cached_model(cache_root, f"{kind}-float", source, converted)
+
+
 def stale_entries(cache_root: Path, kind: str, source: Path, keep: Path) -> list[Path]:
     """Entries of this kind built from the same source folder under another key."""
     stale = []
@@ -184,22 +192,22 @@ class OpenVINOModel:
     Inputs are (batch, tokens) arrays with an attention mask: they are zero-padded (masked) to a multiple of
     SHAPE_MULTIPLE tokens, and every output is cut back to the tokens given along its second axis.
     The latency hint runs one inference on every core; the throughput hint (for `run_all` over many
-    batches) runs several at once, one stream per core or so, as OpenVINO chooses. `precision` "bf16" or
-    "fp32" sets the float model's arithmetic; None leaves OpenVINO's default (for the int8 model's float parts).
+    batches) runs several at once, one stream per core or so, as OpenVINO chooses. `precision` is the model's:
+    "bf16" or "fp32" sets a float model's arithmetic; "int8" leaves OpenVINO's default for its float parts.
     """
 
     def __init__(self, xml: Path, threads: int | None = None, hint: str = "LATENCY",
-                 precision: str | None = None) -> None:
+                 precision: str = "int8") -> None:
         import openvino
 
         if hint not in ("LATENCY", "THROUGHPUT"):
             raise ValueError(f"hint must be LATENCY or THROUGHPUT, got {hint!r}")
-        if precision not in (None, "bf16", "fp32"):
-            raise ValueError(f"precision must be bf16, fp32 or None, got {precision!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         config: dict[str, Any] = {"PERFORMANCE_HINT": hint}
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
-        if precision:
+        if precision != "int8":
             config["INFERENCE_PRECISION_HINT"] = {"bf16": "bf16", "fp32": "f32"}[precision]
         self._compiled = openvino.Core().compile_model(str(xml), "CPU", config)
         self._request = self._compiled.create_infer_request()
@@ -259,11 +267,6 @@ def convert(model: Any, example_length: int) -> Any:
     inputs = [(name, [-1, -1], openvino.Type.i64) for name in example]
     with torch.no_grad():
         return openvino.convert_model(model, example_input=example, input=inputs)
-
-
-def float_precision(precision: str) -> str | None:
-    """The arithmetic OpenVINOModel is told for a model of `precision`: None (OpenVINO's choice) for int8."""
-    return None if precision == "int8" else precision
 
 
 def save_float(model: Any, folder: Path) -> None:

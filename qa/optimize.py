@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from index.optimized import FLOAT, MODEL_FILE, cached_model, calibration_pairs, convert, quantize, save_float
+from index.optimized import MODEL_FILE, calibration_pairs, convert, optimized_model, quantize, save_float
 
 KIND = "reader"
 # The span head stays in floating point: start/end logits a few hundredths apart decide a span's boundaries.
@@ -17,10 +17,8 @@ KEEP_FLOAT: tuple[str, ...] = (r".*qa_outputs.*", r".*layer\.\d+\.output\.dense.
 def optimized_reader(model_path: Path, cache_root: Path, precision: str = "int8") -> Path:
     """model.xml of the reader for `model_path` in `precision` (int8, or the float model for bf16 and fp32),
     built on first use: about a minute for int8 on 2 cores, seconds for float."""
-    if precision == "int8":
-        return cached_model(cache_root, KIND, model_path, lambda folder: build_reader(model_path, folder))
-    return cached_model(cache_root, f"{KIND}-{FLOAT}", model_path,
-                        lambda folder: build_float_reader(model_path, folder))
+    return optimized_model(cache_root, KIND, model_path, precision, lambda folder: build_reader(model_path, folder),
+                           lambda folder: build_float_reader(model_path, folder))
 
 
 def _converted(model_path: Path) -> Any:

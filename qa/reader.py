@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from index.embed import BACKENDS
-from index.optimized import float_precision, resolve_precision
+from index.optimized import resolve_precision
 from qa.runtime import Forward, OpenVINOForward, TorchForward
 
 SHIPPED_MODEL = Path(__file__).resolve().parent / "reader_model"
@@ -184,7 +184,7 @@ class Reader:
 
             assert self.cache_dir is not None
             xml = optimized_reader(self.model_path, self.cache_dir, self.precision)
-            return OpenVINOForward(xml, self.threads, float_precision(self.precision))
+            return OpenVINOForward(xml, self.threads, self.precision)
         return TorchForward(self.model_path, bf16=self.dtype == torch.bfloat16, threads=self.threads)
 
     @property

@@ -45,7 +45,7 @@ class OpenVINOForward:
     """A model `citeqa optimize` derives from the same weights (qa/optimize.py), on OpenVINO: the int8 one, or
     the float one run in `precision` (bf16 or fp32)."""
 
-    def __init__(self, xml: Path, threads: int | None = None, precision: str | None = None) -> None:
+    def __init__(self, xml: Path, threads: int | None = None, precision: str = "int8") -> None:
         from index.optimized import OpenVINOModel
 
         self.xml = xml

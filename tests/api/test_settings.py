@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from api.services import build_embedder, build_reader
 from api.settings import IndexSettings, ServerSettings, Settings
 from index.chunk import MIN_CHUNK_TOKENS
-from index.optimized import cpu_supports_avx2, cpu_supports_fast_int8
+from index.optimized import cpu_supports_avx2, cpu_supports_fast_bf16, cpu_supports_fast_int8
 from index.retrieval import RRF_K
 from qa.reader import DEFAULT_STRIDE, DEFAULT_WINDOW, Reader
 
@@ -94,7 +94,7 @@ def test_inference_backend_is_one_flat_variable_for_reader_and_embedder(monkeypa
     monkeypatch.setenv("CITEQA_INFERENCE_BACKEND", "auto")
     native = Settings().reader
     assert native.backend == ("openvino" if cpu_supports_fast_int8() or cpu_supports_avx2() else "torch")
-    assert native.precision == ("int8" if cpu_supports_fast_int8() else native.precision)
+    assert native.precision == ("int8" if cpu_supports_fast_int8() else "bf16" if cpu_supports_fast_bf16() else "fp32")
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # as on a CPU with AVX2 but without VNNI or bf16
     capped = Settings().reader
     assert (capped.backend, capped.dtype, capped.precision) == (
