@@ -116,8 +116,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DocumentError)
     async def document_error(_: Request, error: DocumentError) -> JSONResponse:
-        status = 413 if error.code == "document_too_large" else 415 if error.code == "unsupported_file_type" else 422
-        return error_response(status, error.code, str(error))
+        return error_response(error.status, error.code, str(error))
 
     @app.exception_handler(DocumentExistsError)
     async def document_exists(_: Request, error: DocumentExistsError) -> JSONResponse:

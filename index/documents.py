@@ -8,6 +8,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from index.layout import Layout, SourceFile
+
 ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 SUPPORTED_SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
                       ".html": "html", ".htm": "html"}
@@ -17,11 +19,18 @@ SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class DocumentError(ValueError):
-    """A document that cannot be stored; the message names the problem."""
+    """A document that cannot be stored; the message names the problem and `status` the HTTP status it
+    answers (422 unless given: 413 for a limit, 415 for a file type citeqa cannot read)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.status = status or STATUS_OF_CODE.get(code, 422)
+
+
+# The codes that are not a 422.
+STATUS_OF_CODE = {"document_too_large": 413, "too_many_pages": 413, "too_complex": 413,
+                  "unsupported_file_type": 415}
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,11 @@ class Document:
     title: str
     text: str
     metadata: dict[str, str] = field(default_factory=dict)
+    # What it was read from: "text", "markdown", "html", "pdf" or "docx"; for PDF and Word files also where
+    # each character sits (pages, boxes, sections) and the original file, kept to render pages and re-extract.
+    source_type: str = "text"
+    layout: Layout = field(default_factory=Layout, compare=False)
+    source: SourceFile | None = field(default=None, compare=False, repr=False)
 
 
 def slugify(value: str) -> str:

@@ -1,0 +1,166 @@
+"""Where a document's text came from: its pages (PDF), its sections (Word), its original file.
+
+Offsets are code points into the stored document text, end exclusive, as everywhere in citeqa. A PDF's
+pages partition the text: page n covers `[start, end)`, the next page starts where it ends, and the
+characters citeqa wrote itself (spaces and paragraph breaks between lines and pages) belong to the page
+they follow. For every character of a page the layout keeps its box on the page, in PDF points with the
+origin at the page's top-left corner as it is displayed (its /Rotate applied), y growing downwards:
+the coordinates a client needs to draw over the rendered page. Characters citeqa wrote have no box (NaN).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SOURCE_TYPES = ("text", "markdown", "html", "pdf", "docx")
+# Two characters' boxes are on one printed line when their vertical extents overlap by at least this share
+# of the lower one (a superscript still overlaps its line; the next line down does not).
+SAME_LINE_OVERLAP = 0.5
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangle on a page: PDF points from the displayed page's top-left corner, y downwards."""
+
+    page: int
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a PDF: its 1-based physical number, printed label, text range, size and character boxes.
+
+    `boxes` holds one row (x0, y0, x1, y1) per character of `[start, end)`, NaN where citeqa wrote the
+    character (no glyph on the page). `width`/`height` are the displayed size in points (rotation applied).
+    """
+
+    number: int
+    label: str | None
+    start: int
+    end: int
+    width: float
+    height: float
+    rotation: int = 0
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), dtype=np.float32), compare=False)
+
+    def boxes_blob(self) -> bytes:
+        """The character boxes as stored: zlib-compressed little-endian float32 rows."""
+        return zlib.compress(np.ascontiguousarray(self.boxes, dtype="<f4").tobytes(), 6)
+
+    @staticmethod
+    def boxes_from_blob(blob: bytes | None, characters: int) -> np.ndarray:
+        if not blob:
+            return np.full((characters, 4), np.nan, dtype=np.float32)
+        return np.frombuffer(zlib.decompress(bytes(blob)), dtype="<f4").reshape(characters, 4)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A section of a Word file: `[start, end)` of the text and its heading path ("2 Scope", "2.1 Audience")."""
+
+    start: int
+    end: int
+    path: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a span of the text sits: the page it starts on (None for unpaged text), every page it covers,
+    one box per printed line of it, and for Word files the heading path of its section."""
+
+    page: int | None = None
+    page_label: str | None = None
+    pages: tuple[int, ...] = ()
+    boxes: tuple[Box, ...] = ()
+    section: tuple[str, ...] | None = None
+
+
+NOWHERE = Location()
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The pages and sections of a document (or of the part of it a passage covers)."""
+
+    pages: tuple[Page, ...] = ()
+    sections: tuple[Section, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.pages or self.sections)
+
+    def locate(self, start: int, end: int) -> Location:
+        """The location of `[start, end)`; NOWHERE for a document with neither pages nor sections."""
+        section = next((s.path for s in self.sections if s.start <= start < s.end), None)
+        if section is None and self.sections and start == end:
+            section = next((s.path for s in self.sections if s.start <= start <= s.end), None)
+        covered = [p for p in self.pages if p.start < max(end, start + 1) and p.end > start]
+        if not covered:
+            return Location(section=section)
+        first = covered[0]
+        return Location(page=first.number, page_label=first.label, pages=tuple(p.number for p in covered),
+                        boxes=tuple(line_boxes(covered, start, end)), section=section)
+
+    def within(self, start: int, end: int) -> Layout:
+        """Only the pages and sections that overlap `[start, end)` (what a passage needs to cite)."""
+        return Layout(tuple(p for p in self.pages if p.start < end and p.end > start),
+                      tuple(s for s in self.sections if s.start < end and s.end > start))
+
+
+def line_boxes(pages: Sequence[Page], start: int, end: int) -> list[Box]:
+    """One rectangle per printed line of the characters in `[start, end)` that have boxes."""
+    found: list[Box] = []
+    for page in pages:
+        low, high = max(start, page.start) - page.start, min(end, page.end) - page.start
+        if high <= low or page.boxes.shape[0] < high:
+            continue
+        rows = page.boxes[low:high]
+        rows = rows[~np.isnan(rows).any(axis=1)]
+        current: list[float] | None = None
+        for x0, y0, x1, y1 in rows.tolist():
+            if current is not None and _same_line(current, y0, y1) and x0 >= current[0] - 1.0:
+                current = [min(current[0], x0), min(current[1], y0), max(current[2], x1), max(current[3], y1)]
+                continue
+            if current is not None:
+                found.append(Box(page.number, *(round(v, 2) for v in current)))
+            current = [x0, y0, x1, y1]
+        if current is not None:
+            found.append(Box(page.number, *(round(v, 2) for v in current)))
+    return found
+
+
+def _same_line(line: list[float], y0: float, y1: float) -> bool:
+    overlap = min(line[3], y1) - max(line[1], y0)
+    return overlap >= SAME_LINE_OVERLAP * min(line[3] - line[1], y1 - y0)
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What a PDF or Word reader makes of a file: the text offsets point into, its title if the file names
+    one, its layout, and the (1-based) pages that had no text layer."""
+
+    text: str
+    title: str | None
+    layout: Layout
+    pages_without_text: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """The file a document was read from, kept so pages can be rendered and the text re-extracted."""
+
+    source_type: str
+    media_type: str
+    filename: str
+    content: bytes = field(repr=False)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
