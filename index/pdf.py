@@ -1,0 +1,479 @@
+"""The PDF reader: the text of a PDF, laid out in lines and paragraphs, with the box of every character.
+
+PDFium (through pypdfium2) gives each character in content-stream order with its box; citeqa builds
+the text itself, one character at a time, keeping its own index -> (page, box) map (PDFium's text
+indices and character indices can differ: pypdfium2#261). On the way it:
+
+- builds lines from the characters' positions, in the text's own reading direction (rotated text and
+  pages too), and paragraphs from the gaps between lines, font size changes, bullets and short lines;
+- drops running headers and footers: a line at a page's edge whose text, digits aside, repeats at the
+  edges of several pages (never a line seen on one page only, so a short file keeps its middle page);
+- folds ligatures (U+FB00-FB06) into their letters, each letter keeping a share of the glyph's box;
+- joins words broken across lines by a hyphen (PDFium marks a line-end hyphen as U+0002) or a soft
+  hyphen, keeping the hyphen where the document writes the same word with one elsewhere;
+- decides the spaces between characters from their gaps, not from PDFium's guesses alone, so kerning
+  does not split words and tab stops do not glue them;
+- collapses dot leaders ("Introduction ........ 1") into one space.
+
+Runs inside the parsing worker (index/extract.py), with bounded time and memory.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from index.documents import DocumentError
+from index.layout import Extracted, Layout, Page
+
+LIGATURES = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st",
+             "\ufb06": "st"}
+LINE_END_HYPHEN = "\x02"  # PDFium's mark for a hyphen at the end of a line
+SOFT_HYPHEN = "\u00ad"
+NO_SPACE, GUESSED, WRITTEN = 0, 1, 2
+ATTACHED = "attached"  # a line ending in a hyphen after a digit or symbol: the next line follows it directly
+BULLETS = set("•◦▪▫●○■□‣⁃∙·-–—*")
+TERMINAL = set(".!?:;")
+# Gaps are measured in glyph heights (the font's ascent to descent, about 1.2-1.4 times the font size).
+# A gap between two glyphs wider than this is a space, whatever PDFium says (tab stops, table cells).
+SPACE_GAP = 0.5
+# PDFium's own space is kept when the gap is at least this wide (narrower: kerning, "Docume nt").
+KERNING_GAP = 0.08
+# A line further below the one before than the page's usual line gap plus this starts a new paragraph.
+PARAGRAPH_GAP = 0.3
+# A line whose text repeats at the edges of at least this share of the pages (and 3 pages) is furniture.
+FURNITURE_SHARE = 0.3
+EDGE_SHARE = 0.12  # how close to a page's edge (share of its size) a header, footer or margin line sits
+DOT_LEADER = re.compile(r"(?:\.\s*){4,}|(?:…\s*){2,}|(?:·\s*){4,}")
+SUPERSCRIPTS = dict(zip("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹", strict=True))
+ROMAN = re.compile(r"^[ivxlcdm]+$")
+
+
+@dataclass
+class Glyph:
+    char: str
+    box: tuple[float, float, float, float] | None  # display coordinates, None for a character citeqa writes
+    u0: float = 0.0  # the glyph in its line's reading frame: u along the text, v upwards
+    u1: float = 0.0
+    v0: float = 0.0
+    v1: float = 0.0
+    size: float = 0.0
+
+
+@dataclass
+class Line:
+    glyphs: list[Glyph] = field(default_factory=list)
+    angle: int = 0
+    v0: float = math.inf
+    v1: float = -math.inf
+    hyphen: str = ""  # the line ended with a hyphen ("-") or a soft hyphen, dropped from `glyphs`
+    footnote: bool = False  # starts with a footnote number
+
+    @property
+    def text(self) -> str:
+        return "".join(g.char for g in self.glyphs)
+
+    @property
+    def u0(self) -> float:
+        return min((g.u0 for g in self.glyphs if g.box is not None), default=0.0)
+
+    @property
+    def u1(self) -> float:
+        return max((g.u1 for g in self.glyphs if g.box is not None), default=0.0)
+
+    @property
+    def size(self) -> float:
+        sizes = sorted(g.size for g in self.glyphs if g.box is not None)
+        return sizes[len(sizes) // 2] if sizes else 0.0
+
+    def add(self, glyph: Glyph) -> None:
+        self.glyphs.append(glyph)
+        self.v0, self.v1 = min(self.v0, glyph.v0), max(self.v1, glyph.v1)
+
+    def display_box(self) -> tuple[float, float, float, float]:
+        boxes = [g.box for g in self.glyphs if g.box is not None]
+        return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+                max(b[3] for b in boxes))
+
+
+@dataclass
+class PageLines:
+    number: int
+    label: str | None
+    width: float
+    height: float
+    rotation: int
+    lines: list[Line]
+
+
+def read_pdf(content: bytes, *, max_pages: int, max_chars: int) -> Extracted:
+    """The text and layout of a PDF, or DocumentError: encrypted, unreadable, too many pages, no text."""
+    import pypdfium2 as pdfium
+
+    try:
+        pdf = pdfium.PdfDocument(content)
+    except pdfium.PdfiumError as error:
+        if "password" in str(error).lower():
+            raise DocumentError("encrypted", "the PDF is encrypted with a password; send it decrypted") from None
+        raise DocumentError("unreadable_document", f"the PDF cannot be read ({error})") from None
+    try:
+        count = len(pdf)
+        if count == 0:
+            raise DocumentError("unreadable_document", "the PDF has no pages")
+        if count > max_pages:
+            raise DocumentError("too_many_pages", f"the PDF has {count:,} pages; the limit is {max_pages:,} "
+                                                  "(CITEQA_MAX_PAGES)")
+        pages = [_page_lines(pdf, index) for index in range(count)]
+        title = (pdf.get_metadata_value("Title") or "").strip() or None
+    finally:
+        pdf.close()
+    empty = tuple(page.number for page in pages if not any(line.glyphs for line in page.lines))
+    if len(empty) == count:
+        listed = ", ".join(map(str, empty[:20])) + (", ..." if len(empty) > 20 else "")
+        raise DocumentError("no_text", f"the PDF has no text layer (pages {listed} hold no text: a scan?); "
+                                       "citeqa reads text, it does not run OCR")
+    _drop_furniture(pages)
+    text, layout = _assemble(pages, max_chars)
+    if not text.strip():
+        raise DocumentError("no_text", "the PDF's only text is running headers and footers")
+    return Extracted(text, title, layout, empty)
+
+
+# ------------------------------------------------------------------ glyphs
+def _page_lines(pdf: object, index: int) -> PageLines:
+    import pypdfium2.raw as raw
+
+    page = pdf[index]  # type: ignore[index]
+    try:
+        rotation = int(page.get_rotation()) % 360
+        left, bottom, right, top = page.get_cropbox()
+        width, height = right - left, top - bottom
+        shown = (height, width) if rotation in (90, 270) else (width, height)
+
+        def display(x: float, y: float) -> tuple[float, float]:
+            # Unrotated, with the origin at the crop box's top-left corner and y downwards; then turned
+            # clockwise by the page's /Rotate, as viewers (and the renderer) show it.
+            dx, dy = x - left, top - y
+            if rotation == 90:
+                return height - dy, dx
+            if rotation == 180:
+                return width - dx, height - dy
+            if rotation == 270:
+                return dy, width - dx
+            return dx, dy
+
+        label = pdf.get_page_label(index) or None  # type: ignore[attr-defined]
+        textpage = page.get_textpage()
+        try:
+            lines = _lines(_glyphs(raw, textpage, display))
+        finally:
+            textpage.close()
+    finally:
+        page.close()
+    return PageLines(index + 1, label, round(shown[0], 2), round(shown[1], 2), rotation, lines)
+
+
+def _glyphs(raw: object, textpage: object, display: object) -> list[tuple[Glyph, int, int]]:
+    """(glyph, its angle in degrees, the space before it: NO_SPACE, GUESSED by PDFium, WRITTEN in the file)
+    in content order."""
+    import pypdfium2.raw as pdfium_c
+
+    found: list[tuple[Glyph, int, int]] = []
+    rect = pdfium_c.FS_RECTF()
+    tight_left, tight_right, tight_bottom, tight_top = (ctypes.c_double() for _ in range(4))
+    count = pdfium_c.FPDFText_CountChars(textpage)
+    spaced = NO_SPACE
+    pending_high: int | None = None
+    for index in range(count):
+        code = pdfium_c.FPDFText_GetUnicode(textpage, index)
+        if 0xD800 <= code < 0xDC00:
+            pending_high = code
+            continue
+        if 0xDC00 <= code < 0xE000:
+            if pending_high is None:
+                continue
+            code = 0x10000 + ((pending_high - 0xD800) << 10) + (code - 0xDC00)
+        pending_high = None
+        if code in (0x20, 0xA0, 0x09, 0x0D, 0x0A, 0x3000) or (0x2000 <= code <= 0x200B):
+            # A space in the file is kept; one PDFium guessed (or a line break) is weighed against the gap.
+            generated = pdfium_c.FPDFText_IsGenerated(textpage, index) == 1 or code in (0x0D, 0x0A)
+            spaced = max(spaced, GUESSED if generated else WRITTEN)
+            continue
+        if code in (0, 0xFFFE, 0xFFFF) or (code < 0x20 and code != 0x02):
+            continue
+        if not pdfium_c.FPDFText_GetLooseCharBox(textpage, index, rect):
+            continue
+        if not pdfium_c.FPDFText_GetCharBox(textpage, index, tight_left, tight_right, tight_bottom, tight_top):
+            continue
+        angle = int(round(math.degrees(pdfium_c.FPDFText_GetCharAngle(textpage, index)) / 90.0)) % 4 * 90
+        # Along the text the glyph's own outline (loose boxes overlap their neighbours, hiding gaps);
+        # across it the font's ascent to descent, so every glyph of a line has the same height.
+        if angle in (0, 180):
+            x0, x1 = sorted((tight_left.value, tight_right.value))
+            y0, y1 = sorted((rect.bottom, rect.top))
+        else:
+            x0, x1 = sorted((rect.left, rect.right))
+            y0, y1 = sorted((tight_bottom.value, tight_top.value))
+        if not all(map(math.isfinite, (x0, y0, x1, y1))):
+            continue
+        size = abs(y1 - y0) if angle in (0, 180) else abs(x1 - x0)
+        corners = [display(x0, y0), display(x1, y1)]  # type: ignore[operator]
+        box = (min(c[0] for c in corners), min(c[1] for c in corners), max(c[0] for c in corners),
+               max(c[1] for c in corners))
+        # The reading frame: user space turned back by the text's angle, so every line runs along u.
+        u0, v0 = _turn(x0, y0, angle)
+        u1, v1 = _turn(x1, y1, angle)
+        frame = (min(u0, u1), max(u0, u1), min(v0, v1), max(v0, v1))
+        char = chr(code)
+        for letter, piece in _split(char, box, frame):
+            found.append((Glyph(letter, piece[0], piece[1][0], piece[1][1], piece[1][2], piece[1][3], size), angle,
+                          spaced))
+            spaced = NO_SPACE
+    return found
+
+
+def _turn(x: float, y: float, angle: int) -> tuple[float, float]:
+    if angle == 90:
+        return y, -x
+    if angle == 180:
+        return -x, -y
+    if angle == 270:
+        return -y, x
+    return x, y
+
+
+def _split(char: str, box: tuple[float, float, float, float], frame: tuple[float, float, float, float]
+           ) -> list[tuple[str, tuple[tuple[float, float, float, float], tuple[float, float, float, float]]]]:
+    """A ligature's letters, each with an equal share of its box along the text; other glyphs as they are."""
+    letters = LIGATURES.get(char)
+    if letters is None:
+        return [(char, (box, frame))]
+    parts = []
+    n = len(letters)
+    across = (box[2] - box[0]) >= (box[3] - box[1])  # on the displayed page the text runs across, or down
+    for i, letter in enumerate(letters):
+        if across:
+            step = (box[2] - box[0]) / n
+            piece = (box[0] + i * step, box[1], box[0] + (i + 1) * step, box[3])
+        else:
+            step = (box[3] - box[1]) / n
+            piece = (box[0], box[1] + i * step, box[2], box[1] + (i + 1) * step)
+        along = (frame[1] - frame[0]) / n
+        parts.append((letter, (piece, (frame[0] + i * along, frame[0] + (i + 1) * along, frame[2], frame[3]))))
+    return parts
+
+
+# ------------------------------------------------------------------- lines
+def _lines(glyphs: list[tuple[Glyph, int, int]]) -> list[Line]:
+    """Glyphs in content order grouped into lines: a new line where the text changes direction, moves to
+    another band of the page or goes back along it; spaces from the gaps (and PDFium's, unless kerning)."""
+    lines: list[Line] = []
+    current: Line | None = None
+    previous: Glyph | None = None
+    for glyph, angle, spaced in glyphs:
+        if current is not None and previous is not None and _continues(current, previous, glyph, angle):
+            gap = glyph.u0 - previous.u1
+            size = max(glyph.size, previous.size, 1.0)
+            if _raised(glyph, previous) and glyph.char in SUPERSCRIPTS:
+                glyph.char = SUPERSCRIPTS[glyph.char]  # a footnote mark: "2014¹", never "20141"
+            elif spaced == WRITTEN or gap > SPACE_GAP * size or (spaced == GUESSED and gap > KERNING_GAP * size):
+                current.glyphs.append(Glyph(" ", None))
+        else:
+            current = Line(angle=angle)
+            lines.append(current)
+        current.add(glyph)
+        previous = glyph
+    for line in lines:
+        _tidy(line)
+    return [line for line in lines if line.glyphs]
+
+
+def _raised(glyph: Glyph, before: Glyph) -> bool:
+    """A superscript: smaller than the glyph before it and lifted above its baseline."""
+    return glyph.size < 0.85 * before.size and glyph.v0 > before.v0 + 0.2 * before.size
+
+
+def _continues(line: Line, previous: Glyph, glyph: Glyph, angle: int) -> bool:
+    if angle != line.angle:
+        return False
+    height = min(line.v1 - line.v0, glyph.v1 - glyph.v0)
+    overlap = min(line.v1, glyph.v1) - max(line.v0, glyph.v0)
+    if height <= 0 or overlap < 0.5 * height:
+        return False
+    return glyph.u0 >= previous.u0 - 0.5 * max(glyph.size, 1.0)
+
+
+def _tidy(line: Line) -> None:
+    """Dot leaders to one space, line-end hyphens noted and dropped, soft hyphens and stray spaces removed;
+    a line that starts with a raised footnote number ("¹ See ...") starts a footnote."""
+    real = [g for g in line.glyphs if g.box is not None]
+    if len(real) > 1 and real[0].char in SUPERSCRIPTS and _raised(real[0], real[1]):
+        real[0].char = SUPERSCRIPTS[real[0].char]
+        line.footnote = True
+    text = line.text
+    for match in reversed(list(DOT_LEADER.finditer(text))):
+        line.glyphs[match.start() : match.end()] = [Glyph(" ", None)]
+    glyphs = [g for i, g in enumerate(line.glyphs) if not (g.char == SOFT_HYPHEN and i < len(line.glyphs) - 1)]
+    glyphs = [g for g in glyphs if not (g.char == LINE_END_HYPHEN and g is not glyphs[-1])]
+    while glyphs and glyphs[-1].char == " ":
+        glyphs.pop()
+    while glyphs and glyphs[0].char == " ":
+        glyphs.pop(0)
+    if glyphs and glyphs[-1].char in (LINE_END_HYPHEN, SOFT_HYPHEN, "-") and len(glyphs) > 1:
+        if glyphs[-2].char.isalpha():  # a word broken across lines: joined below, the hyphen kept or not
+            line.hyphen = SOFT_HYPHEN if glyphs[-1].char == SOFT_HYPHEN else "-"
+            line.glyphs = glyphs[:-1]
+            return
+        if glyphs[-1].char != SOFT_HYPHEN:  # "800-" then "39": the hyphen stays and the next line follows it
+            line.hyphen = ATTACHED
+    line.glyphs = [g if g.char != LINE_END_HYPHEN else Glyph("-", g.box, g.u0, g.u1, g.v0, g.v1, g.size)
+                   for g in glyphs if g.char != SOFT_HYPHEN]
+
+
+# --------------------------------------------------------------- furniture
+def _furniture_key(text: str) -> str:
+    """A line's text with its numbers (arabic or roman) blanked, so page numbers vary and the key does not."""
+    return " ".join("#" if ROMAN.fullmatch(token) else re.sub(r"\d+", "#", token) for token in text.lower().split())
+
+
+def _at_edge(page: PageLines, line: Line) -> bool:
+    x0, y0, x1, y1 = line.display_box()
+    return (y1 < EDGE_SHARE * page.height or y0 > (1 - EDGE_SHARE) * page.height
+            or x1 < EDGE_SHARE * page.width or x0 > (1 - EDGE_SHARE) * page.width)
+
+
+def _drop_furniture(pages: list[PageLines]) -> None:
+    """Remove running headers, footers and margin lines: edge lines whose text (digits aside) is at the
+    edges of at least 3 pages and FURNITURE_SHARE of the pages with text."""
+    with_text = [page for page in pages if page.lines]
+    seen: Counter[str] = Counter()
+    for page in with_text:
+        seen.update({_furniture_key(line.text) for line in page.lines if _at_edge(page, line)})
+    needed = max(3, math.ceil(FURNITURE_SHARE * len(with_text)))
+    furniture = {key for key, count in seen.items() if count >= needed}
+    if not furniture:
+        return
+    for page in with_text:
+        page.lines = [line for line in page.lines
+                      if not (_at_edge(page, line) and _furniture_key(line.text) in furniture)]
+
+
+# ----------------------------------------------------------------- assembly
+def _word_forms(pages: list[PageLines]) -> tuple[set[str], set[str]]:
+    """The document's words, and its hyphenated compounds, to decide line-end hyphens by."""
+    words: set[str] = set()
+    compounds: set[str] = set()
+    for page in pages:
+        for line in page.lines:
+            for token in line.text.split():
+                token = token.strip(".,;:!?()[]\"'“”‘’").lower()
+                if "-" in token:
+                    compounds.add(token)
+                words.update(part for part in token.split("-") if part)
+    return words, compounds
+
+
+def _usual_gap(lines: list[Line]) -> float:
+    """The page's most common gap between a line and the next one below it (its line spacing)."""
+    gaps = sorted(round(a.v0 - b.v1, 1) for a, b in zip(lines, lines[1:], strict=False)
+                  if a.angle == b.angle and a.v0 > b.v1 - 1.5 * max(a.size, 1.0))
+    return gaps[len(gaps) // 4] if gaps else 0.0
+
+
+def _breaks_paragraph(previous: Line, line: Line, edges: tuple[float, float], usual_gap: float) -> bool:
+    if line.angle != previous.angle:
+        return True
+    height = max(previous.size, line.size, 1.0)
+    gap = previous.v0 - line.v1  # v grows upwards: the next line sits below
+    if gap > usual_gap + PARAGRAPH_GAP * height or gap < -1.5 * height:
+        return True
+    small, big = sorted((previous.size, line.size))
+    if small > 0 and big / small > 1.1:
+        return True
+    first = line.text[:1]
+    if line.footnote or first in BULLETS or re.match(r"^(\(?\d{1,2}[.)]|\(?[a-z][.)])\s", line.text):
+        return True
+    # A sentence that ends well before the text's right edge ends its paragraph.
+    left, right = edges
+    last = previous.text.rstrip()[-1:]
+    return last in TERMINAL and previous.u1 < right - 0.15 * (right - left)
+
+
+def _continues_sentence(previous: Line, line: Line) -> bool:
+    """Whether a paragraph break at a column or page change is really a sentence running on."""
+    last = previous.text.rstrip()[-1:]
+    first = line.text.lstrip()[:1]
+    return bool(last) and last not in TERMINAL and (first.islower() or bool(previous.hyphen))
+
+
+class _Writer:
+    """Appends text and one box row per character: the text offsets point into, and its layout."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.boxes: list[tuple[float, float, float, float]] = []
+        self.length = 0
+
+    def write(self, text: str, box: tuple[float, float, float, float] | None = None) -> None:
+        self.parts.append(text)
+        nan = (math.nan, math.nan, math.nan, math.nan)
+        self.boxes.extend([box or nan] * len(text))
+        self.length += len(text)
+
+    def glyphs(self, glyphs: list[Glyph]) -> None:
+        for glyph in glyphs:
+            self.write(glyph.char, glyph.box)
+
+    def ends_with(self, text: str) -> bool:
+        return "".join(self.parts[-3:]).endswith(text)
+
+
+def _assemble(pages: list[PageLines], max_chars: int) -> tuple[str, Layout]:
+    words, compounds = _word_forms(pages)
+    out = _Writer()
+    page_starts: list[int] = []
+    previous: Line | None = None
+    for page in pages:
+        if not page.lines:
+            page_starts.append(out.length)
+        edges = (min((line.u0 for line in page.lines), default=0.0), max((line.u1 for line in page.lines), default=0.0))
+        usual_gap = _usual_gap(page.lines)
+        for index, line in enumerate(page.lines):
+            if previous is not None:
+                # Within a page the layout decides; across pages (or columns) only a sentence running on joins.
+                joined = (index > 0 and not _breaks_paragraph(previous, line, edges, usual_gap)) \
+                    or _continues_sentence(previous, line)
+                if joined and previous.hyphen == ATTACHED:
+                    pass
+                elif joined and previous.hyphen:
+                    head = previous.text.split()[-1].lower() if previous.text.split() else ""
+                    tail = line.text.split()[0].lower().strip(".,;:!?()") if line.text.split() else ""
+                    if previous.hyphen == "-" and f"{head}-{tail}" in compounds and f"{head}{tail}" not in words:
+                        out.write("-")
+                elif joined:
+                    out.write(" ")
+                else:
+                    if previous.hyphen == "-":
+                        out.write("-")
+                    out.write("\n\n")
+            if index == 0:  # what citeqa wrote between two pages belongs to the page before
+                page_starts.append(out.length)
+            out.glyphs(line.glyphs)
+            previous = line
+            if out.length > max_chars:
+                raise DocumentError("document_too_large", f"the PDF's text has over {max_chars:,} characters; the "
+                                                          f"limit is {max_chars:,} (CITEQA_MAX_DOCUMENT_CHARS)")
+    text = "".join(out.parts)
+    boxes = np.array(out.boxes, dtype=np.float32).reshape(-1, 4)
+    result = []
+    for position, page in enumerate(pages):
+        start = 0 if position == 0 else page_starts[position]
+        end = page_starts[position + 1] if position + 1 < len(pages) else len(text)
+        result.append(Page(page.number, page.label, start, end, page.width, page.height, page.rotation,
+                           boxes[start:end]))
+    return text, Layout(pages=tuple(result))
