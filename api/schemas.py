@@ -49,12 +49,37 @@ class EvidenceOut(BaseModel):
     text: str = Field(description="The evidence sentence(s): document_text[start:end].")
 
 
+POINTS = ("PDF points (1/72 inch) from the top-left corner of the page as displayed (its rotation applied), "
+          "y growing downwards: scale by the rendered image's pixels per point to draw over it.")
+
+
+class BoxOut(BaseModel):
+    """A rectangle around one printed line of the cited span. """ + POINTS
+
+    page: int = Field(description="1-based physical page number.")
+    x0: float = Field(description="Left edge.")
+    y0: float = Field(description="Top edge.")
+    x1: float = Field(description="Right edge.")
+    y1: float = Field(description="Bottom edge.")
+
+
 class CitationOut(BaseModel):
     document_id: str
     start: int = Field(description=OFFSETS)
     end: int = Field(description=OFFSETS)
     text: str = Field(description="Exactly document_text[start:end]; the answer span when answered.")
     passage: EvidenceOut
+    page: int | None = Field(default=None, description=(
+        "The 1-based physical page of a PDF where the span starts (the n of /v1/documents/{id}/pages/{n}); "
+        "null for documents without pages (text, HTML, Markdown, Word)."))
+    page_label: str | None = Field(default=None, description=(
+        "That page's printed label from the PDF (\"iv\", \"2-3\"); null when the PDF defines none."))
+    pages: list[int] = Field(default_factory=list, description="Every physical page the span covers.")
+    boxes: list[BoxOut] = Field(default_factory=list, description=(
+        "One rectangle per printed line of the span, in " + POINTS))
+    section: list[str] | None = Field(default=None, description=(
+        "For Word files: the heading path of the section where the span starts, outermost first "
+        "([\"2 Scope\", \"2.1 Audience\"]); null otherwise."))
 
 
 class AskResponse(BaseModel):
@@ -100,12 +125,19 @@ class DocumentIn(StrictModel):
     metadata: dict[Text, Text] | None = None
 
 
+SOURCE_TYPE = "What the document was read from: text, markdown, html, pdf or docx."
+
+
 class DocumentCreated(BaseModel):
     id: str
     title: str
     chunks: int
     sentences: int
     replaced: bool
+    source_type: str = Field(default="text", description=SOURCE_TYPE)
+    page_count: int | None = Field(default=None, description="Pages of a PDF; null otherwise.")
+    pages_without_text: list[int] = Field(default_factory=list, description=(
+        "Pages of the PDF with no text layer (scanned images: citeqa does not run OCR), not searchable."))
 
 
 class DocumentSummaryOut(BaseModel):
@@ -115,10 +147,32 @@ class DocumentSummaryOut(BaseModel):
     characters: int
     chunks: int
     sentences: int
+    source_type: str = Field(default="text", description=SOURCE_TYPE)
+    page_count: int | None = Field(default=None, description="Pages of a PDF; null otherwise.")
+    filename: str | None = Field(default=None, description="The uploaded file's name, when it came as a file.")
+    added_at: float = Field(default=0.0, description="When it was stored, in seconds since the Unix epoch.")
+
+
+class PageOut(BaseModel):
+    number: int = Field(description="1-based physical page number.")
+    label: str | None = Field(description="The printed page label the PDF defines (\"iv\"), or null.")
+    start: int = Field(description="Where the page's text starts in the document text. " + OFFSETS)
+    end: int = Field(description="Where it ends; pages cover the text in order without overlapping. " + OFFSETS)
+    width: float = Field(description="Width in points, as displayed (rotation applied).")
+    height: float = Field(description="Height in points, as displayed.")
+    rotation: int = Field(description="The page's rotation in degrees, clockwise (0, 90, 180, 270).")
+
+
+class SectionOut(BaseModel):
+    start: int = Field(description=OFFSETS)
+    end: int = Field(description=OFFSETS)
+    path: list[str] = Field(description="Heading path, outermost first.")
 
 
 class DocumentOut(DocumentSummaryOut):
     text: str = Field(description="The stored text; all offsets index into it. " + OFFSETS)
+    pages: list[PageOut] | None = Field(default=None, description="A PDF's pages; null for unpaged documents.")
+    sections: list[SectionOut] | None = Field(default=None, description="A Word file's sections; null otherwise.")
 
 
 class DocumentList(BaseModel):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from api.page_images import PageImages
 from api.settings import Settings
 from index.base import PassageStore, manifest
 from index.chunk import Chunker, tokenizer_counter
@@ -42,6 +43,10 @@ class Services:
     index: Index
     reader: Reader
     answerer: QuestionAnswerer
+    page_images: PageImages = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.page_images = PageImages(self.settings.index.parse_limits)
 
     @property
     def store(self) -> PassageStore:
@@ -108,7 +113,7 @@ def open_index(settings: Settings, embedder: Embedder, *, rebuilding: bool = Fal
     config = settings.index
     store = open_store(settings, manifest(embedder.name, embedder.dimension, config.chunk_tokens), rebuilding)
     chunker = Chunker(tokenizer_counter(embedder.tokenizer), config.chunk_tokens)
-    indexer = Indexer(store, embedder, chunker, config.max_document_chars)
+    indexer = Indexer(store, embedder, chunker, config.max_document_chars, config.parse_limits)
     retrieval = settings.retrieval
     retriever = HybridRetriever(store, embedder, rrf_k=retrieval.rrf_k, dense_weight=retrieval.dense_weight,
                                 lexical_weight=retrieval.lexical_weight, fusion_depth=retrieval.fusion_depth,

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.chunk import MIN_CHUNK_TOKENS
+from index.extract import ParseLimits
 from index.optimized import resolve_backend, resolve_precision
 from index.retrieval import DENSE_WEIGHT, FUSION_DEPTH, LEXICAL_WEIGHT, RRF_K
 from qa.reader import DEFAULT_STRIDE, DEFAULT_WINDOW
@@ -42,6 +43,12 @@ class IndexSettings(BaseSettings):
     embedder_path: Path = Field(default_factory=_default_embedder_path)
     chunk_tokens: int = Field(default=160, ge=MIN_CHUNK_TOKENS, le=512)
     max_document_chars: int = Field(default=5_000_000, ge=1)
+    # What one PDF or Word file may cost to read (index/extract.py): its pages, the bytes its compressed
+    # streams or zip entries inflate to, and the parsing worker's memory and time.
+    max_pages: int = Field(default=2000, ge=1)
+    max_unpacked_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    parse_memory_mb: int = Field(default=1024, ge=128)
+    parse_seconds: float = Field(default=60.0, gt=0.0, le=3600.0)
     # Exact search stays fast enough up to here; past it HNSW (bench/RESULTS.md, "FAISS at scale").
     exact_search_max_chunks: int = Field(default=100_000, ge=1)
     ingest_default_corpus: bool = True
@@ -72,6 +79,12 @@ class IndexSettings(BaseSettings):
         if self.database_url is not None and not self.database_url.startswith(("postgresql://", "postgres://")):
             raise ValueError("CITEQA_DATABASE_URL must be a postgresql:// URL")
         return self
+
+    @property
+    def parse_limits(self) -> ParseLimits:
+        return ParseLimits(max_pages=self.max_pages, max_chars=self.max_document_chars,
+                           max_unpacked_bytes=self.max_unpacked_bytes, memory_bytes=self.parse_memory_mb << 20,
+                           seconds=self.parse_seconds)
 
     @property
     def server_backend(self) -> bool:
@@ -168,7 +181,7 @@ class ServerSettings(BaseSettings):
     admin_token: str | None = None
     api_token: str | None = None
     max_question_chars: int = Field(default=1000, ge=1)
-    max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)  # PDFs with images run to tens of MB
     answer_workers: int = Field(default=2, ge=1, le=64)  # questions worked on at once
     # Questions waiting for a worker beyond answer_workers; one more is refused with 503 and Retry-After
     # instead of waiting behind them.

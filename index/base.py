@@ -8,13 +8,14 @@ with either.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
 
 from index.chunk import Chunk, Span, widen
 from index.documents import Document
+from index.layout import Layout, SourceFile
 
 
 class StoreMismatchError(RuntimeError):
@@ -51,6 +52,9 @@ class DocumentSummary:
     chunk_count: int
     sentence_count: int
     added_at: float
+    source_type: str = "text"
+    page_count: int | None = None  # PDFs only
+    filename: str | None = None  # the uploaded file's name, when it came as a file
 
 
 @dataclass(frozen=True)
@@ -91,10 +95,21 @@ class StoredChunk:
     context_start: int
     context_text: str
     sentences: tuple[Span, ...]
+    # The pages (PDF) and sections (Word) that the context overlaps, with their character boxes: enough to
+    # place any span of it, read in the same snapshot as the text.
+    layout: Layout = field(default_factory=Layout, compare=False)
 
     @property
     def context_end(self) -> int:
         return self.context_start + len(self.context_text)
+
+    @property
+    def pages(self) -> tuple[int, ...]:
+        """Every page the chunk covers (empty for unpaged text)."""
+        return self.layout.locate(self.start, self.end).pages
+
+    def with_layout(self, layout: Layout) -> StoredChunk:
+        return replace(self, layout=layout.within(self.context_start, max(self.context_end, self.context_start + 1)))
 
     @classmethod
     def widened(cls, chunk_id: int, document_id: str, start: int, end: int, text: str, document_text: str,
@@ -120,13 +135,18 @@ class PassageStore(Protocol):
 
     def has(self, document_id: str) -> bool: ...
 
-    def get(self, document_id: str) -> Document: ...
+    def get(self, document_id: str) -> Document:
+        """The document with its layout (pages, boxes, sections), without its original file."""
+
+    def source(self, document_id: str) -> SourceFile | None:
+        """The file the document was read from (None for text sent as JSON), or UnknownDocumentError."""
 
     def summary(self, document_id: str) -> DocumentSummary: ...
 
     def list_documents(self) -> list[DocumentSummary]: ...
 
-    def all_documents(self) -> list[Document]: ...
+    def all_documents(self) -> list[Document]:
+        """Every document with its layout and original file (to re-index them)."""
 
     def counts(self) -> tuple[int, int]:
         """(documents, chunks)."""

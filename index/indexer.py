@@ -8,14 +8,17 @@ from index.base import DocumentExistsError, IngestResult, PassageStore, Prepared
 from index.chunk import Chunker
 from index.documents import Document, DocumentError
 from index.embed import Embedder
+from index.extract import ParseLimits, reextract
 
 
 class Indexer:
     """Turns documents into stored, searchable chunks (all of a call's documents or none)."""
 
-    def __init__(self, store: PassageStore, embedder: Embedder, chunker: Chunker, max_document_chars: int) -> None:
+    def __init__(self, store: PassageStore, embedder: Embedder, chunker: Chunker, max_document_chars: int,
+                 parse_limits: ParseLimits | None = None) -> None:
         if max_document_chars < 1:
             raise ValueError("max_document_chars must be at least 1")
+        self.parse_limits = parse_limits or ParseLimits(max_chars=max_document_chars)
         self.store = store
         self.embedder = embedder
         self.chunker = chunker
@@ -52,8 +55,9 @@ class Indexer:
         return self.run([document], replace=replace)[0]
 
     def rebuild(self) -> int:
-        """Re-chunk and re-embed every stored document with the running settings; the count rebuilt."""
-        documents = self.store.all_documents()
+        """Re-chunk and re-embed every stored document with the running settings, PDF and Word files read
+        again from their original files (so an extractor upgrade reaches them); the count rebuilt."""
+        documents = [reextract(document, self.parse_limits) for document in self.store.all_documents()]
         self.store.adopt_manifest()
         if documents:
             self.run(documents, progress=True)

@@ -12,6 +12,7 @@ from psycopg.types.json import Jsonb
 
 from index.base import DocumentSummary, PreparedDocument, StoredChunk
 from index.chunk import Span
+from index.layout import Layout, Page, Section, SourceFile
 
 # Applied in order, each once, in one transaction per migration; schema_migrations records which ran.
 # A later change to the schema is a new entry at the end, never an edit of an applied one.
@@ -45,10 +46,30 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE milvus_pending ADD COLUMN stale BOOLEAN NOT NULL DEFAULT true;
     """,
+    # PDF and Word files: the original file, the pages with their character boxes, the sections.
+    """
+    CREATE TABLE sources (
+        document_id TEXT PRIMARY KEY REFERENCES documents(id) ON DELETE CASCADE,
+        source_type TEXT NOT NULL, media_type TEXT NOT NULL, filename TEXT NOT NULL, sha256 TEXT NOT NULL,
+        content BYTEA NOT NULL);
+    CREATE TABLE pages (
+        document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+        number INTEGER NOT NULL, label TEXT, start_char INTEGER NOT NULL, end_char INTEGER NOT NULL,
+        width DOUBLE PRECISION NOT NULL, height DOUBLE PRECISION NOT NULL, rotation INTEGER NOT NULL,
+        boxes BYTEA NOT NULL, PRIMARY KEY (document_id, number));
+    CREATE TABLE sections (
+        document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL, start_char INTEGER NOT NULL, end_char INTEGER NOT NULL, path JSONB NOT NULL,
+        PRIMARY KEY (document_id, idx));
+    """,
 )
 # Serialises migrations of replicas that start together (a transaction-level advisory lock).
 MIGRATION_LOCK = 7_130_017
-SUMMARY_COLUMNS = "id, title, metadata, char_length(text), chunk_count, sentence_count, added_at"
+SUMMARY_COLUMNS = ("id, title, metadata, char_length(text), chunk_count, sentence_count, added_at, "
+                   "coalesce((SELECT source_type FROM sources WHERE document_id = documents.id), 'text'), "
+                   "(SELECT count(*) FROM pages WHERE document_id = documents.id), "
+                   "(SELECT filename FROM sources WHERE document_id = documents.id)")
+PAGE_COLUMNS = "number, label, start_char, end_char, width, height, rotation, boxes"
 
 
 def migrate(connection: Connection[Any]) -> int:
@@ -121,8 +142,55 @@ def insert(connection: Connection[Any], item: PreparedDocument) -> None:
                                 np.ascontiguousarray(vector, dtype=np.float32).tobytes()))
 
 
+    if document.source is not None:
+        source = document.source
+        connection.execute(
+            "INSERT INTO sources(document_id, source_type, media_type, filename, sha256, content) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            (document.id, source.source_type, source.media_type, source.filename, source.sha256, source.content))
+    if document.layout.pages:
+        connection.cursor().executemany(
+            f"INSERT INTO pages(document_id, {PAGE_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [(document.id, p.number, p.label, p.start, p.end, p.width, p.height, p.rotation, p.boxes_blob())
+             for p in document.layout.pages])
+    if document.layout.sections:
+        connection.cursor().executemany(
+            "INSERT INTO sections(document_id, idx, start_char, end_char, path) VALUES (%s, %s, %s, %s, %s)",
+            [(document.id, i, s.start, s.end, Jsonb(list(s.path))) for i, s in enumerate(document.layout.sections)])
+
+
 def summary(row: tuple[Any, ...]) -> DocumentSummary:
-    return DocumentSummary(row[0], row[1], dict(row[2]), row[3], row[4], row[5], row[6])
+    return DocumentSummary(row[0], row[1], dict(row[2]), row[3], row[4], row[5], row[6], row[7],
+                           row[8] if row[7] == "pdf" else None, row[9])
+
+
+def layout(connection: Connection[Any], document_id: str, start: int = 0, end: int | None = None) -> Layout:
+    """The pages and sections of a document that overlap [start, end) (the whole document without `end`)."""
+    bound = end if end is not None else 1 << 62
+    pages = tuple(
+        Page(number, label, s, e, width, height, rotation, Page.boxes_from_blob(boxes, e - s))
+        for number, label, s, e, width, height, rotation, boxes in connection.execute(
+            f"SELECT {PAGE_COLUMNS} FROM pages WHERE document_id = %s AND start_char < %s AND end_char > %s "
+            "ORDER BY number", (document_id, bound, start)))
+    sections = tuple(Section(s, e, tuple(path)) for s, e, path in connection.execute(
+        "SELECT start_char, end_char, path FROM sections WHERE document_id = %s AND start_char < %s AND end_char > %s "
+        "ORDER BY idx", (document_id, bound, start)))
+    return Layout(pages, sections)
+
+
+def all_pages(connection: Connection[Any], document_id: str) -> Layout:
+    """Every page and section of a document, empty pages (no text) included."""
+    pages = tuple(
+        Page(number, label, s, e, width, height, rotation, Page.boxes_from_blob(boxes, e - s))
+        for number, label, s, e, width, height, rotation, boxes in connection.execute(
+            f"SELECT {PAGE_COLUMNS} FROM pages WHERE document_id = %s ORDER BY number", (document_id,)))
+    return Layout(pages, layout(connection, document_id).sections)
+
+
+def source(connection: Connection[Any], document_id: str) -> SourceFile | None:
+    row = connection.execute("SELECT source_type, media_type, filename, content FROM sources WHERE document_id = %s",
+                             (document_id,)).fetchone()
+    return SourceFile(row[0], row[1], row[2], bytes(row[3])) if row else None
 
 
 def stored_chunk(connection: Connection[Any], row: tuple[Any, ...], context_chars: int,
@@ -133,12 +201,14 @@ def stored_chunk(connection: Connection[Any], row: tuple[Any, ...], context_char
         spans = connection.execute(
             "SELECT start_char, end_char FROM sentences WHERE document_id = %s AND idx BETWEEN %s AND %s "
             "ORDER BY idx", (document_id, first, last)).fetchall()
-        return StoredChunk(chunk_id, document_id, start, end, text, start, text,
-                           tuple(Span(s, e) for s, e in spans))
+        chunk = StoredChunk(chunk_id, document_id, start, end, text, start, text, tuple(Span(s, e) for s, e in spans))
+        return chunk.with_layout(layout(connection, document_id, start, max(end, start + 1)))
     if document_id not in documents:
         text_row = connection.execute("SELECT text FROM documents WHERE id = %s", (document_id,)).fetchone()
         assert text_row is not None, "a chunk outlived its document"  # the foreign key cascades
         documents[document_id] = (text_row[0], [Span(s, e) for s, e in connection.execute(
             "SELECT start_char, end_char FROM sentences WHERE document_id = %s ORDER BY idx", (document_id,))])
     document_text, sentences = documents[document_id]
-    return StoredChunk.widened(chunk_id, document_id, start, end, text, document_text, sentences, context_chars)
+    chunk = StoredChunk.widened(chunk_id, document_id, start, end, text, document_text, sentences, context_chars)
+    return chunk.with_layout(layout(connection, document_id, chunk.context_start,
+                                    max(chunk.context_end, chunk.context_start + 1)))

@@ -32,6 +32,7 @@ from index.base import (
 )
 from index.chunk import Span
 from index.documents import Document
+from index.layout import SourceFile
 from index.milvus import ChunkRow, MilvusChunks
 
 log = logging.getLogger(__name__)
@@ -260,17 +261,29 @@ class PostgresStore:
         return sql.summary(row)
 
     def get(self, document_id: str) -> Document:
-        with self.pool.connection() as connection:
-            row = connection.execute("SELECT id, title, text, metadata FROM documents WHERE id = %s",
-                                     (document_id,)).fetchone()
-        if row is None:
-            raise UnknownDocumentError(document_id)
-        return Document(row[0], row[1], row[2], dict(row[3]))
+        with self._snapshot() as connection:
+            row = connection.execute(
+                "SELECT id, title, text, metadata, coalesce((SELECT source_type FROM sources WHERE document_id = id), "
+                "'text') FROM documents WHERE id = %s", (document_id,)).fetchone()
+            if row is None:
+                raise UnknownDocumentError(document_id)
+            return Document(row[0], row[1], row[2], dict(row[3]), row[4], sql.all_pages(connection, row[0]))
+
+    def source(self, document_id: str) -> SourceFile | None:
+        with self._snapshot() as connection:
+            if connection.execute("SELECT 1 FROM documents WHERE id = %s", (document_id,)).fetchone() is None:
+                raise UnknownDocumentError(document_id)
+            return sql.source(connection, document_id)
 
     def all_documents(self) -> list[Document]:
-        with self.pool.connection() as connection:
+        with self._snapshot() as connection:
             rows = connection.execute("SELECT id, title, text, metadata FROM documents ORDER BY id").fetchall()
-        return [Document(r[0], r[1], r[2], dict(r[3])) for r in rows]
+            documents = []
+            for r in rows:
+                source = sql.source(connection, r[0])
+                documents.append(Document(r[0], r[1], r[2], dict(r[3]), source.source_type if source else "text",
+                                          sql.all_pages(connection, r[0]), source))
+            return documents
 
     def has(self, document_id: str) -> bool:
         with self.pool.connection() as connection:

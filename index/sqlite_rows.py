@@ -11,6 +11,7 @@ import numpy as np
 
 from index.base import DocumentSummary, PreparedDocument, StoredChunk
 from index.chunk import Span
+from index.layout import Layout, Page, Section, SourceFile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -28,8 +29,26 @@ CREATE TABLE IF NOT EXISTS chunks (
     first_sentence INTEGER NOT NULL, last_sentence INTEGER NOT NULL,
     text TEXT NOT NULL, embedding BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id);
+CREATE TABLE IF NOT EXISTS sources (
+    document_id TEXT PRIMARY KEY REFERENCES documents(id) ON DELETE CASCADE,
+    source_type TEXT NOT NULL, media_type TEXT NOT NULL, filename TEXT NOT NULL, sha256 TEXT NOT NULL,
+    content BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS pages (
+    document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    number INTEGER NOT NULL, label TEXT, start INTEGER NOT NULL, end INTEGER NOT NULL,
+    width REAL NOT NULL, height REAL NOT NULL, rotation INTEGER NOT NULL, boxes BLOB NOT NULL,
+    PRIMARY KEY (document_id, number));
+CREATE TABLE IF NOT EXISTS sections (
+    document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, path TEXT NOT NULL,
+    PRIMARY KEY (document_id, idx));
 """
-SUMMARY_COLUMNS = "id, title, metadata, length(text), chunk_count, sentence_count, added_at"
+# Documents sent as JSON text have no `sources` row: their type is "text" and they have no file name.
+SUMMARY_COLUMNS = ("id, title, metadata, length(text), chunk_count, sentence_count, added_at, "
+                   "coalesce((SELECT source_type FROM sources WHERE document_id = documents.id), 'text'), "
+                   "(SELECT count(*) FROM pages WHERE document_id = documents.id), "
+                   "(SELECT filename FROM sources WHERE document_id = documents.id)")
+PAGE_COLUMNS = "number, label, start, end, width, height, rotation, boxes"
 
 
 def stored_chunk(connection: sqlite3.Connection, row: tuple[Any, ...], context_chars: int,
@@ -41,19 +60,51 @@ def stored_chunk(connection: sqlite3.Connection, row: tuple[Any, ...], context_c
         spans = connection.execute(
             "SELECT start, end FROM sentences WHERE document_id = ? AND idx BETWEEN ? AND ? ORDER BY idx",
             (document_id, first, last)).fetchall()
-        return StoredChunk(chunk_id, document_id, start, end, text, start, text,
-                           tuple(Span(s, e) for s, e in spans))
+        chunk = StoredChunk(chunk_id, document_id, start, end, text, start, text, tuple(Span(s, e) for s, e in spans))
+        return chunk.with_layout(layout(connection, document_id, start, max(end, start + 1)))
     if document_id not in documents:
         documents[document_id] = (
             connection.execute("SELECT text FROM documents WHERE id = ?", (document_id,)).fetchone()[0],
             [Span(s, e) for s, e in connection.execute(
                 "SELECT start, end FROM sentences WHERE document_id = ? ORDER BY idx", (document_id,))])
     document_text, sentences = documents[document_id]
-    return StoredChunk.widened(chunk_id, document_id, start, end, text, document_text, sentences, context_chars)
+    chunk = StoredChunk.widened(chunk_id, document_id, start, end, text, document_text, sentences, context_chars)
+    return chunk.with_layout(layout(connection, document_id, chunk.context_start,
+                                    max(chunk.context_end, chunk.context_start + 1)))
+
+
+def layout(connection: sqlite3.Connection, document_id: str, start: int = 0, end: int | None = None) -> Layout:
+    """The pages and sections of a document that overlap [start, end) (the whole document without `end`)."""
+    bound = end if end is not None else 1 << 62
+    pages = tuple(
+        Page(number, label, s, e, width, height, rotation, Page.boxes_from_blob(boxes, e - s))
+        for number, label, s, e, width, height, rotation, boxes in connection.execute(
+            f"SELECT {PAGE_COLUMNS} FROM pages WHERE document_id = ? AND start < ? AND end > ? ORDER BY number",
+            (document_id, bound, start)))
+    sections = tuple(Section(s, e, tuple(json.loads(path))) for s, e, path in connection.execute(
+        "SELECT start, end, path FROM sections WHERE document_id = ? AND start < ? AND end > ? ORDER BY idx",
+        (document_id, bound, start)))
+    return Layout(pages, sections)
+
+
+def all_pages(connection: sqlite3.Connection, document_id: str) -> Layout:
+    """Every page and section of a document, empty pages (no text) included."""
+    pages = tuple(
+        Page(number, label, s, e, width, height, rotation, Page.boxes_from_blob(boxes, e - s))
+        for number, label, s, e, width, height, rotation, boxes in connection.execute(
+            f"SELECT {PAGE_COLUMNS} FROM pages WHERE document_id = ? ORDER BY number", (document_id,)))
+    return Layout(pages, layout(connection, document_id).sections)
+
+
+def source(connection: sqlite3.Connection, document_id: str) -> SourceFile | None:
+    row = connection.execute("SELECT source_type, media_type, filename, content FROM sources WHERE document_id = ?",
+                             (document_id,)).fetchone()
+    return SourceFile(row[0], row[1], row[2], bytes(row[3])) if row else None
 
 
 def summary(row: tuple[Any, ...]) -> DocumentSummary:
-    return DocumentSummary(row[0], row[1], json.loads(row[2]), row[3], row[4], row[5], row[6])
+    return DocumentSummary(row[0], row[1], json.loads(row[2]), row[3], row[4], row[5], row[6], row[7],
+                           row[8] if row[7] == "pdf" else None, row[9])
 
 
 def read_meta(connection: sqlite3.Connection, key: str) -> Any:
@@ -91,6 +142,19 @@ def insert(connection: sqlite3.Connection, item: PreparedDocument) -> None:
           np.ascontiguousarray(vector, dtype=np.float32).tobytes())
          for c, vector in zip(item.chunks, item.vectors, strict=True)],
     )
+    if document.source is not None:
+        source = document.source
+        connection.execute(
+            "INSERT INTO sources(document_id, source_type, media_type, filename, sha256, content) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (document.id, source.source_type, source.media_type, source.filename, source.sha256, source.content))
+    connection.executemany(
+        f"INSERT INTO pages(document_id, {PAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(document.id, p.number, p.label, p.start, p.end, p.width, p.height, p.rotation, p.boxes_blob())
+         for p in document.layout.pages])
+    connection.executemany(
+        "INSERT INTO sections(document_id, idx, start, end, path) VALUES (?, ?, ?, ?, ?)",
+        [(document.id, i, s.start, s.end, json.dumps(list(s.path))) for i, s in enumerate(document.layout.sections)])
 
 
 def chunk_texts(connection: sqlite3.Connection, document_id: str) -> list[tuple[int, str]]:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from index.base import StoredChunk
+from index.layout import NOWHERE, Location
 from index.retrieval import HybridRetriever, SearchHit
 from qa.reader import AnswerSpan, Passage, Reader, ReaderOutput, merge_spans
 from qa.text import normalize_answer
@@ -31,13 +32,14 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Citation:
-    """A verified span of a stored document."""
+    """A verified span of a stored document, with where it sits: page and boxes (PDF), section (Word)."""
 
     document_id: str
     start: int
     end: int
     text: str
     passage: Evidence
+    location: Location = NOWHERE
 
 
 @dataclass(frozen=True)
@@ -169,7 +171,8 @@ class QuestionAnswerer:
 def _cite(chunk: StoredChunk, span: AnswerSpan) -> Citation:
     """The answer span with the sentences around it, quoted from the passage it was read in."""
     evidence = _evidence(chunk, span.start, span.end)
-    citation = Citation(chunk.document_id, span.start, span.end, _quote(chunk, span.start, span.end), evidence)
+    citation = Citation(chunk.document_id, span.start, span.end, _quote(chunk, span.start, span.end), evidence,
+                        chunk.layout.locate(span.start, span.end))
     verify(citation, chunk)
     return citation
 
@@ -177,7 +180,8 @@ def _cite(chunk: StoredChunk, span: AnswerSpan) -> Citation:
 def _passage_citation(chunk: StoredChunk, start: int, end: int) -> Citation:
     """The sentences around [start, end), cited whole (the closest passage when nothing answers)."""
     evidence = _evidence(chunk, start, end)
-    citation = Citation(chunk.document_id, evidence.start, evidence.end, evidence.text, evidence)
+    citation = Citation(chunk.document_id, evidence.start, evidence.end, evidence.text, evidence,
+                        chunk.layout.locate(evidence.start, evidence.end))
     verify(citation, chunk)
     return citation
 
