@@ -20,7 +20,8 @@ from rich.text import Text  # noqa: E402
 from api.console import console, errors, friendly  # noqa: E402
 from api.lab_commands import app as lab_app  # noqa: E402
 from api.settings import Settings, get_settings  # noqa: E402
-from index.documents import SUPPORTED_SUFFIXES, DocumentError, check_encodable, load_file  # noqa: E402
+from index.documents import DocumentError, check_encodable  # noqa: E402
+from index.extract import FILE_SUFFIXES, load_path  # noqa: E402
 
 app = typer.Typer(help="citeqa: answers from documents, with cited spans.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -71,6 +72,8 @@ def _log_start_up_events() -> None:
 
 
 def _print_answer(answer: Any) -> None:
+    from api.convert import where_cited
+
     if answer.answer is None:
         console.print("[yellow]The documents do not answer this.[/yellow]")
         if answer.citations:
@@ -82,7 +85,9 @@ def _print_answer(answer: Any) -> None:
     marked = Text(evidence.text)
     marked.stylize("bold reverse", citation.start - evidence.start, citation.end - evidence.start)
     console.print(Text(answer.answer, style="bold green"), Text(f"(score {answer.score:.2f})", style="dim"))
-    console.print(Text(f"{citation.document_id} [{citation.start}:{citation.end}]", style="dim"))
+    where = where_cited(citation)
+    console.print(Text(f"{citation.document_id}{', ' + where if where else ''} [{citation.start}:{citation.end}]",
+                       style="dim"))
     console.print(marked)
 
 
@@ -133,7 +138,7 @@ def _files(paths: list[Path]) -> list[Path]:
     found = []
     for path in paths:
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in SUPPORTED_SUFFIXES))
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in FILE_SUFFIXES))
         elif path.exists():
             found.append(path)
         else:
@@ -144,14 +149,22 @@ def _files(paths: list[Path]) -> list[Path]:
 @app.command()
 @friendly
 def ingest(paths: list[Path]) -> None:
-    """Add or replace documents from files or folders (.txt, .md, .html)."""
+    """Add or replace documents from files or folders (.pdf, .docx, .txt, .md, .html)."""
     settings = get_settings()
-    documents = [load_file(path, max_chars=settings.index.max_document_chars) for path in _files(paths)]
+    documents = [load_path(path, settings.index.parse_limits) for path in _files(paths)]
     if not documents:
-        raise ValueError("no .txt, .md or .html files found")
-    for result in _index(settings).indexer.run(documents, progress=len(documents) > 3):
+        raise ValueError("no .pdf, .docx, .txt, .md or .html files found")
+    for document, result in zip(documents, _index(settings).indexer.run(documents, progress=len(documents) > 3),
+                                strict=True):
         verb = "replaced" if result.replaced else "added"
-        console.print(f"{verb} {result.document_id}: {result.chunk_count} chunks, {result.sentence_count} sentences")
+        pages = document.layout.pages
+        paged = f", {len(pages)} pages" if pages else ""
+        console.print(f"{verb} {result.document_id} ({document.source_type}{paged}): {result.chunk_count} chunks, "
+                      f"{result.sentence_count} sentences")
+        empty = [p.number for p in pages if p.start == p.end]
+        if empty:
+            console.print(f"[yellow]pages without text (not searchable; citeqa does not run OCR): "
+                          f"{', '.join(map(str, empty))}[/yellow]")
 
 
 @app.command()

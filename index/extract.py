@@ -147,10 +147,13 @@ def render_page(content: bytes, number: int, longest_side: int, limits: ParseLim
     """Page `number` (1-based) of a stored PDF as PNG, rendered in the worker within `limits`."""
     done = _run_worker(["render", str(number), str(longest_side), str(limits.memory_bytes),
                         str(int(limits.seconds) + 1)], content, limits)
-    if done.returncode != 0 or not done.stdout.startswith(b"\x89PNG"):
+    if done.returncode == 0 and done.stdout.startswith(b"\x89PNG"):
+        return done.stdout
+    if done.returncode == EXIT_MEMORY or done.returncode < 0:
         raise DocumentError("too_complex", f"page {number} could not be rendered within the parser's limits "
                                            "(CITEQA_PARSE_MEMORY_MB, CITEQA_PARSE_SECONDS)")
-    return done.stdout
+    raise DocumentError("unreadable_document", f"page {number} could not be rendered "
+                                               f"({done.stderr.decode('utf-8', 'replace').strip()[-200:]})")
 
 
 def extract(content: bytes, source_type: str, limits: ParseLimits) -> Extracted:

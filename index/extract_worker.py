@@ -69,7 +69,7 @@ def render(content: bytes, number: int, longest_side: int) -> bytes:
     try:
         page = pdf[number - 1]
         width, height = page.get_size()
-        bitmap = page.render(scale=longest_side / max(width, height, 1.0), rotate=0, may_draw_forms=True)
+        bitmap = page.render(scale=longest_side / max(width, height, 1.0), may_draw_forms=True)
         image = bitmap.to_pil()
         buffer = io.BytesIO()
         image.save(buffer, format="PNG", optimize=False, compress_level=6)
