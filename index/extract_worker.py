@@ -78,7 +78,19 @@ def render(content: bytes, number: int, longest_side: int) -> bytes:
         pdf.close()
 
 
+def _import_parsers() -> None:
+    """Load the parsers before the limits: the limits are for the file, not for importing libraries."""
+    import numpy  # noqa: F401
+    import pypdfium2  # noqa: F401
+    from PIL import Image  # noqa: F401
+
+    import index.extract  # noqa: F401
+    import index.pdf  # noqa: F401
+    import index.word  # noqa: F401
+
+
 def main(arguments: list[str]) -> int:
+    _import_parsers()
     if arguments[0] == "render":
         number, longest_side, memory, cpu_seconds = map(int, arguments[1:])
         _limit(memory, cpu_seconds)

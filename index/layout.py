@@ -115,7 +115,11 @@ class Layout:
 
 
 def line_boxes(pages: Sequence[Page], start: int, end: int) -> list[Box]:
-    """One rectangle per printed line of the characters in `[start, end)` that have boxes."""
+    """One rectangle per printed line of the characters in `[start, end)` that have boxes.
+
+    A line runs across the displayed page, or down it (text on a rotated page, or turned in its margin):
+    its first two characters say which, and it goes on while the characters keep to that band.
+    """
     found: list[Box] = []
     for page in pages:
         low, high = max(start, page.start) - page.start, min(end, page.end) - page.start
@@ -124,21 +128,27 @@ def line_boxes(pages: Sequence[Page], start: int, end: int) -> list[Box]:
         rows = page.boxes[low:high]
         rows = rows[~np.isnan(rows).any(axis=1)]
         current: list[float] | None = None
+        direction = ""
         for x0, y0, x1, y1 in rows.tolist():
-            if current is not None and _same_line(current, y0, y1) and x0 >= current[0] - 1.0:
-                current = [min(current[0], x0), min(current[1], y0), max(current[2], x1), max(current[3], y1)]
-                continue
             if current is not None:
+                across = _overlap(current[1], current[3], y0, y1) and x0 >= current[0] - 1.0
+                down = _overlap(current[0], current[2], x0, x1) and y0 >= current[1] - 1.0 \
+                    and y0 <= current[3] + 2 * (x1 - x0)
+                if (direction in ("", "across") and across) or (direction in ("", "down") and down):
+                    direction = direction or ("across" if across else "down")
+                    current = [min(current[0], x0), min(current[1], y0), max(current[2], x1), max(current[3], y1)]
+                    continue
                 found.append(Box(page.number, *(round(v, 2) for v in current)))
-            current = [x0, y0, x1, y1]
+            current, direction = [x0, y0, x1, y1], ""
         if current is not None:
             found.append(Box(page.number, *(round(v, 2) for v in current)))
     return found
 
 
-def _same_line(line: list[float], y0: float, y1: float) -> bool:
-    overlap = min(line[3], y1) - max(line[1], y0)
-    return overlap >= SAME_LINE_OVERLAP * min(line[3] - line[1], y1 - y0)
+def _overlap(low: float, high: float, other_low: float, other_high: float) -> bool:
+    """Whether two extents share at least SAME_LINE_OVERLAP of the shorter one."""
+    shared = min(high, other_high) - max(low, other_low)
+    return shared >= SAME_LINE_OVERLAP * min(high - low, other_high - other_low)
 
 
 @dataclass(frozen=True)

@@ -132,15 +132,14 @@ def read_pdf(content: bytes, *, max_pages: int, max_chars: int) -> Extracted:
         title = (pdf.get_metadata_value("Title") or "").strip() or None
     finally:
         pdf.close()
-    empty = tuple(page.number for page in pages if not any(line.glyphs for line in page.lines))
+    _drop_furniture(pages)
+    # A page whose only text is the running header and footer (a scanned page in a digital frame) has none.
+    empty = tuple(page.number for page in pages if not page.lines)
     if len(empty) == count:
         listed = ", ".join(map(str, empty[:20])) + (", ..." if len(empty) > 20 else "")
-        raise DocumentError("no_text", f"the PDF has no text layer (pages {listed} hold no text: a scan?); "
-                                       "citeqa reads text, it does not run OCR")
-    _drop_furniture(pages)
+        raise DocumentError("no_text", f"the PDF has no text layer: pages {listed} hold no text (a scan?). "
+                                       "citeqa reads a PDF's text; it does not run OCR")
     text, layout = _assemble(pages, max_chars)
-    if not text.strip():
-        raise DocumentError("no_text", "the PDF's only text is running headers and footers")
     return Extracted(text, title, layout, empty)
 
 
@@ -173,6 +172,8 @@ def _page_lines(pdf: object, index: int) -> PageLines:
             lines = _lines(_glyphs(raw, textpage, display))
         finally:
             textpage.close()
+        if rotation:  # PDFium orders a turned page's text by where it shows, not by the text's own top-down
+            lines.sort(key=lambda line: (line.angle, -line.v1))
     finally:
         page.close()
     return PageLines(index + 1, label, round(shown[0], 2), round(shown[1], 2), rotation, lines)
@@ -317,7 +318,12 @@ def _tidy(line: Line) -> None:
         line.footnote = True
     text = line.text
     for match in reversed(list(DOT_LEADER.finditer(text))):
-        line.glyphs[match.start() : match.end()] = [Glyph(" ", None)]
+        start, end = match.start(), match.end()
+        while start > 0 and line.glyphs[start - 1].char == " ":
+            start -= 1
+        while end < len(line.glyphs) and line.glyphs[end].char == " ":
+            end += 1
+        line.glyphs[start:end] = [Glyph(" ", None)]
     glyphs = [g for i, g in enumerate(line.glyphs) if not (g.char == SOFT_HYPHEN and i < len(line.glyphs) - 1)]
     glyphs = [g for g in glyphs if not (g.char == LINE_END_HYPHEN and g is not glyphs[-1])]
     while glyphs and glyphs[-1].char == " ":
@@ -436,11 +442,11 @@ class _Writer:
 def _assemble(pages: list[PageLines], max_chars: int) -> tuple[str, Layout]:
     words, compounds = _word_forms(pages)
     out = _Writer()
-    page_starts: list[int] = []
+    page_starts: list[int | None] = []
     previous: Line | None = None
     for page in pages:
-        if not page.lines:
-            page_starts.append(out.length)
+        if not page.lines:  # an empty range where the next page with text starts
+            page_starts.append(None)
         edges = (min((line.u0 for line in page.lines), default=0.0), max((line.u1 for line in page.lines), default=0.0))
         usual_gap = _usual_gap(page.lines)
         for index, line in enumerate(page.lines):
@@ -470,10 +476,17 @@ def _assemble(pages: list[PageLines], max_chars: int) -> tuple[str, Layout]:
                                                           f"limit is {max_chars:,} (CITEQA_MAX_DOCUMENT_CHARS)")
     text = "".join(out.parts)
     boxes = np.array(out.boxes, dtype=np.float32).reshape(-1, 4)
+    starts = [0 if position == 0 else None for position in range(len(pages))]
+    following = len(text)
+    for position in range(len(pages) - 1, 0, -1):
+        found = page_starts[position]
+        following = found if found is not None else following
+        starts[position] = following
     result = []
     for position, page in enumerate(pages):
-        start = 0 if position == 0 else page_starts[position]
-        end = page_starts[position + 1] if position + 1 < len(pages) else len(text)
+        start = starts[position] or 0
+        end = starts[position + 1] if position + 1 < len(pages) else len(text)
+        assert end is not None
         result.append(Page(page.number, page.label, start, end, page.width, page.height, page.rotation,
                            boxes[start:end]))
     return text, Layout(pages=tuple(result))

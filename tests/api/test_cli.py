@@ -68,8 +68,11 @@ def test_ingest_list_search_ask_delete(run, tmp_path: Path) -> None:  # type: ig
 
 def test_errors_are_one_clear_line(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     bad = tmp_path / "paper.pdf"
-    bad.write_bytes(b"%PDF")
-    for args, words in ((("ingest", str(bad)), "not supported"), (("delete", "missing-doc"), "no document"),
+    bad.write_bytes(b"%PDF")  # not even a PDF header
+    unknown = tmp_path / "sheet.xlsx"
+    unknown.write_bytes(b"cells")
+    for args, words in ((("ingest", str(bad)), "is not a PDF"), (("ingest", str(unknown)), "not supported"),
+                        (("delete", "missing-doc"), "no document"),
                         (("ingest", str(tmp_path / "absent.txt")), "no such file")):
         result = run(*args)
         assert result.returncode == 1
