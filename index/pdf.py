@@ -129,7 +129,7 @@ def read_pdf(content: bytes, *, max_pages: int, max_chars: int) -> Extracted:
             raise DocumentError("too_many_pages", f"the PDF has {count:,} pages; the limit is {max_pages:,} "
                                                   "(CITEQA_MAX_PAGES)")
         pages = [_page_lines(pdf, index) for index in range(count)]
-        title = (pdf.get_metadata_value("Title") or "").strip() or None
+        title = _meaningful_title(pdf.get_metadata_value("Title") or "")
     finally:
         pdf.close()
     _drop_furniture(pages)
@@ -141,6 +141,17 @@ def read_pdf(content: bytes, *, max_pages: int, max_chars: int) -> Extracted:
                                        "citeqa reads a PDF's text; it does not run OCR")
     text, layout = _assemble(pages, max_chars)
     return Extracted(text, title, layout, empty)
+
+
+def _meaningful_title(title: str) -> str | None:
+    """The PDF's own title, unless it is a producer's placeholder ("untitled", "Microsoft Word - x.docx")."""
+    title = " ".join(title.split())
+    if title.lower().startswith("microsoft word - "):
+        title = title[len("microsoft word - "):]
+    if not title or title.lower() in {"untitled", "title", "document", "no title"} \
+            or re.search(r"\.(docx?|pdf|rtf|odt|tex|indd|qxd)$", title, re.IGNORECASE):
+        return None
+    return title
 
 
 # ------------------------------------------------------------------ glyphs

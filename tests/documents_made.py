@@ -156,7 +156,7 @@ def handbook_pdf() -> MadePdf:
     pages.paragraph(left, 72, 660, tokens=("Tokendelta",))
     pages.paragraph(right, 320, 660, tokens=("Tokenelm",))
     made.facts.append(("Who is the chief pilot?", "Ansgar Holm", 4))
-    made.facts.append(("Which radio channel books a pilot?", "channel twelve", 4))
+    made.facts.append(("On which channel are pilots booked?", "channel twelve", 4))
     # 5: a table, read row by row
     pages.next_page()
     pages.line("Harbour fees", 72, 700, 14)
@@ -184,7 +184,7 @@ def handbook_pdf() -> MadePdf:
     pages.paragraph(["Fuel", ], 72, 700, 14)
     pages.paragraph(["Diesel is sold at the east quay from six in the morning.",
                      "The fuel token is Tokenhazel."], 72, 660, tokens=("Tokenhazel",))
-    made.facts.append(("Where is diesel sold?", "the east quay", 8))
+    made.facts.append(("Where is diesel sold?", "east quay", 8))
     pages.next_page()
     pages.paragraph(["Waste", ], 72, 700, 14)
     pages.paragraph(["Oily waste goes to the red barge, which the harbour empties every Friday.",

@@ -59,7 +59,10 @@ def test_unknown_role(client) -> None:
 
 def test_oversized_body(client) -> None:
     before = snapshot(client)
-    error = error_of(client.post("/v1/documents", json={"text": "x" * (6 * 1024 * 1024)}), 413)
+    from api.settings import Settings
+
+    limit = Settings().server.max_body_bytes  # the app under test runs the default
+    error = error_of(client.post("/v1/documents", json={"text": "x" * (limit + 1)}), 413)
     assert error["code"] == "payload_too_large"
     assert snapshot(client) == before
 
@@ -78,8 +81,10 @@ def test_bad_documents_change_nothing(client, payload: dict, code: str, status: 
 
 def test_unsupported_upload_type(client) -> None:
     before = snapshot(client)
-    response = client.post("/v1/documents", files={"file": ("paper.pdf", b"%PDF-1.4 stuff", "application/pdf")})
+    response = client.post("/v1/documents", files={"file": ("paper.odt", b"odt bytes", "application/octet-stream")})
     assert error_of(response, 415)["code"] == "unsupported_file_type"
+    response = client.post("/v1/documents", files={"file": ("paper.pdf", b"%PDF-1.4 stuff", "application/pdf")})
+    assert error_of(response, 422)["code"] == "unreadable_document"  # a PDF by its header, but broken
     response = client.post("/v1/documents", content=b"plain", headers={"Content-Type": "text/plain"})
     assert error_of(response, 415)["code"] == "unsupported_media_type"
     assert snapshot(client) == before
