@@ -56,18 +56,22 @@ ERROR_STATUSES: dict[int, str] = {
     401: "A token is needed and was not sent or is wrong (`unauthorized`): `CITEQA_API_TOKEN` for every /v1 "
          "route when it is set, `CITEQA_ADMIN_TOKEN` for writes.",
     403: "Writes are disabled: the server has no admin token (`writes_disabled`).",
-    404: "No such document (`unknown_document`).",
+    404: "No such document (`unknown_document`), or no such page of it: `no_pages` (not a PDF), `unknown_page`.",
     409: "A document already has the id derived from this title or file name (`document_exists`): send it "
          "with that `id`, or with `?replace=true`, to replace it.",
-    413: "The body is over `CITEQA_MAX_BODY_BYTES` (`payload_too_large`) or the document over "
-         "`CITEQA_MAX_DOCUMENT_CHARS` (`document_too_large`).",
+    413: "The body is over `CITEQA_MAX_BODY_BYTES` (`payload_too_large`), the document over "
+         "`CITEQA_MAX_DOCUMENT_CHARS` (`document_too_large`), a PDF over `CITEQA_MAX_PAGES` (`too_many_pages`), "
+         "or a file that inflates past `CITEQA_MAX_UNPACKED_BYTES` (a decompression or zip bomb) or needs more "
+         "than the parser's `CITEQA_PARSE_MEMORY_MB` or `CITEQA_PARSE_SECONDS` (`too_complex`).",
     415: "Not the media type this route takes (`unsupported_media_type`), or a file type that cannot be read "
          "(`unsupported_file_type`).",
     422: "A field is missing, of the wrong type or out of bounds (`invalid_request`), or a limit or check failed: "
          "`empty_question`, `question_too_long`, `chat_too_long`, `message_too_long`, `unknown_role`, "
          "`invalid_text` (a lone surrogate; in a title or metadata, also a NUL character), "
          "`invalid_document_id`, `empty_document`, `binary_content`, "
-         "`not_utf8`, `missing_file`.",
+         "`not_utf8`, `missing_file`; for PDF and Word files `no_text` (no text layer: a scan; citeqa does not "
+         "run OCR; the message names the pages), `encrypted` (password-protected), `unreadable_document` "
+         "(broken, truncated, or not what its name says).",
     429: "Over `CITEQA_RATE_LIMIT_PER_MINUTE` for this client (`rate_limited`); `Retry-After` says when to "
          "try again.",
     500: "An unexpected error, logged by the server (`internal_error`).",

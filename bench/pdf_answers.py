@@ -50,12 +50,12 @@ def main() -> None:
     print(f"backend {settings.reader.backend} ({settings.reader.precision}); threshold "
           f"{settings.pipeline.no_answer_threshold}")
     print("| asked over | questions | EM | F1 | answerable F1 | no-answer accuracy | refused answerable | "
-          "cited page right (of answered) |")
+          "cited page right: of answered / of right answers |")
     print("|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         print(f"| {name} | {r['count']} | {r['exact_match']:.1f} | {r['f1']:.1f} | {r['has_answer_f1']:.1f} | "
-              f"{r['no_answer_accuracy']:.1f} | {r['refused_answerable']:.1f}% | {r['page_right']:.1f}% "
-              f"({r['answered']}) |")
+              f"{r['no_answer_accuracy']:.1f} | {r['refused_answerable']:.1f}% | {r['page_right']:.1f}% of "
+              f"{r['answered']} / {r['page_right_when_right']:.1f}% of {r['right']} |")
     for r in results["all documents"]["wrong_pages"]:
         print("wrong page:", r)
     if arguments.json:

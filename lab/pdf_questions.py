@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab.metrics import best_over, f1, squad_scores
+from lab.metrics import best_over, f1, is_right, squad_scores
 from qa.pipeline import Answer
 
 
@@ -38,8 +38,11 @@ def read_questions(path: Path) -> list[PdfQuestion]:
 def evaluate(ask: Callable[[PdfQuestion], Answer], questions: Sequence[PdfQuestion]) -> dict[str, Any]:
     """SQuAD scores, and among answerable questions answered: how often the cited page is right.
 
-    `page_right` counts a citation whose starting page is the question's page (or one of `also_pages`);
-    `refused_answerable` is the share of answerable questions with no answer (the costliest error).
+    `page_right` counts a citation whose starting page is the question's page (or one of `also_pages`),
+    among every answered answerable question (a wrong answer found elsewhere is cited where it was found,
+    so this also counts the reader's mistakes); `page_right_when_right` among the right answers (F1 > 0.5):
+    whether a right answer is placed on the right page. `refused_answerable` is the share of answerable
+    questions with no answer (the costliest error).
     """
     answers = [ask(question) for question in questions]
     scores = squad_scores([a.answer for a in answers], [list(q.answers) for q in questions])
@@ -49,7 +52,9 @@ def evaluate(ask: Callable[[PdfQuestion], Answer], questions: Sequence[PdfQuesti
     wrong_pages = [{"question": q.question, "answer": a.answer, "cited": a.citations[0].location.page,
                     "page": q.page, "f1": round(100 * best_over(f1, a.answer or "", q.answers), 1)}
                    for (q, a), ok in zip(answered, right_page, strict=True) if not ok]
-    return {**scores, "answered": len(answered), "answerable": len(answerable),
+    correct = [ok for (q, a), ok in zip(answered, right_page, strict=True) if is_right(a.answer or "", q.answers)]
+    return {**scores, "answered": len(answered), "answerable": len(answerable), "right": len(correct),
             "page_right": 100.0 * sum(right_page) / len(right_page) if right_page else 0.0,
+            "page_right_when_right": 100.0 * sum(correct) / len(correct) if correct else 0.0,
             "refused_answerable": 100.0 * (len(answerable) - len(answered)) / len(answerable) if answerable else 0.0,
             "wrong_pages": wrong_pages}

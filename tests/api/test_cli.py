@@ -189,3 +189,31 @@ def test_serve_logs_the_backend_and_precision_its_models_run_on(server) -> None:
     reader = Settings().reader  # the server resolves the same settings on this CPU
     log = (server.data_dir.parent / "server.log").read_text()
     assert f"INFO:     citeqa ready (models on {reader.backend}, {reader.precision})" in log
+
+
+def test_ingest_and_ask_about_a_pdf_and_a_word_file(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.documents_made import handbook_docx, handbook_pdf
+
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(handbook_pdf().content)
+    docx = tmp_path / "manual.docx"
+    docx.write_bytes(handbook_docx())
+    ingested = run("ingest", str(pdf), str(docx))
+    assert ingested.returncode == 0, ingested.stderr
+    lines = ingested.stdout.splitlines()
+    assert any(line.startswith("added report (pdf, 9 pages): ") for line in lines), ingested.stdout
+    assert any(line.startswith("added manual (docx): ") for line in lines), ingested.stdout
+    # Page 6 holds an image and the running header and footer only: no searchable text.
+    assert "pages without text (not searchable; citeqa does not run OCR): 6" in lines, ingested.stdout
+    listing = run("documents").stdout
+    ids = {line.split("│")[-2].strip() for line in listing.splitlines() if line.count("│") == 5}
+    assert {"report", "manual", "ukraine-retakes-bakhmut-2023-05-13"} <= ids, listing
+    assert "Lighthouse" in listing and "untitled" not in listing  # titles: the Word file's own, the PDF's file name
+    warden = run("ask", "Who is the storm warden?", "--document", "report")
+    assert warden.returncode == 0, warden.stderr
+    assert warden.stdout.splitlines()[0].startswith("Petra Lund"), warden.stdout
+    assert "report, p. 7 (5) [" in warden.stdout  # the physical page, then its printed label
+    keeper = run("ask", "Who is the head keeper?", "--document", "manual")
+    assert keeper.returncode == 0, keeper.stderr
+    assert keeper.stdout.splitlines()[0].startswith("Oskar Brandt"), keeper.stdout
+    assert "manual, section " in keeper.stdout and " > 2 Scope > 2.1 Audience [" in keeper.stdout

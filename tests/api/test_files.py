@@ -3,6 +3,7 @@ their page with boxes (or to their section), the rendered page, and files that m
 
 from __future__ import annotations
 
+import json
 from io import BytesIO
 
 import pytest
@@ -64,6 +65,12 @@ def test_the_label_is_cited_beside_the_page(uploaded: dict, client: TestClient) 
     chat = client.post("/v1/chat/completions", json={"model": "citeqa", "messages": [
         {"role": "user", "content": "Who is the storm warden?"}]}).json()
     assert "p. 7 (5)" in chat["choices"][0]["message"]["content"]
+    with client.stream("POST", "/v1/chat", json={"messages": [{"role": "user", "content": "Who is the storm warden?"}],
+                                                 "document_ids": [uploaded["id"]], "stream": True}) as streamed:
+        events = "".join(streamed.iter_text())
+    said = "".join(json.loads(line[len("data: "):])["content"] for block in events.split("\r\n\r\n")
+                   if block.startswith("event: delta") for line in block.splitlines() if line.startswith("data: "))
+    assert "p. 7 (5)" in said and '"page":7' in events.replace(" ", "")
 
 
 def test_the_page_image(uploaded: dict, client: TestClient) -> None:
@@ -78,6 +85,19 @@ def test_the_page_image(uploaded: dict, client: TestClient) -> None:
     article = "ukraine-retakes-bakhmut-2023-05-13"
     assert error_of(client.get(f"/v1/documents/{article}/pages/1"), 404)["code"] == "no_pages"
     assert error_of(client.get("/v1/documents/nothing-here/pages/1"), 404)["code"] == "unknown_document"
+
+
+def test_rebuild_reads_the_original_file_again(make_index, handbook: MadePdf) -> None:  # type: ignore[no-untyped-def]
+    from index.extract import ParseLimits, load_bytes
+
+    index = make_index()
+    document = load_bytes(handbook.content, filename="handbook.pdf", limits=ParseLimits())
+    index.indexer.add(document)
+    assert index.indexer.rebuild() == 1
+    again = index.store.get(document.id)
+    assert again.text == document.text and len(again.layout.pages) == 9 and again.source_type == "pdf"
+    hit = index.retriever.run("Who is the storm warden?", 1)[0]
+    assert 7 in hit.chunk.pages and hit.chunk.pages == tuple(sorted(hit.chunk.pages))
 
 
 def test_a_word_file_cites_its_section(client: TestClient) -> None:
