@@ -41,7 +41,7 @@ class PageImages:
         source = store.source(document_id)  # UnknownDocumentError: 404
         if source is None or source.source_type != "pdf":
             raise ApiError(404, "no_pages", f"document {document_id!r} has no pages: only PDF files are paged")
-        pages = len(store.get(document_id).layout.pages)
+        pages = store.summary(document_id).page_count or 0
         if not 1 <= number <= pages:
             raise ApiError(404, "unknown_page", f"document {document_id!r} has pages 1 to {pages}; there is no "
                                                 f"page {number}")

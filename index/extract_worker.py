@@ -24,8 +24,8 @@ def _limit(memory_bytes: int, seconds: int) -> None:
 
 
 def check_pdf_streams(content: bytes, max_unpacked: int) -> None:
-    """Refuse a decompression bomb before PDFium inflates it: the Flate streams' sizes once inflated,
-    counted with a bounded decompressor (never more than the limit in memory)."""
+    """Refuse a decompression bomb before PDFium inflates it: the Flate streams' sizes once inflated (all
+    but images), counted with a bounded decompressor (never more than the limit in memory)."""
     from index.documents import DocumentError
 
     total = 0
@@ -45,6 +45,12 @@ def check_pdf_streams(content: bytes, max_unpacked: int) -> None:
         end = content.find(END_STREAM, start)
         if end < 0:
             return
+        # Images are decoded only to render a page (in its own bounded worker), never to read the text: an
+        # image-heavy PDF may inflate far past the limit and is still fine to read.
+        dictionary = content[max(content.rfind(b" obj", 0, found), found - 4096):found]
+        if b"/Image" in dictionary:
+            position = end + len(END_STREAM)
+            continue
         inflater = zlib.decompressobj()
         data = content[start:end]
         try:

@@ -222,3 +222,21 @@ def test_a_stored_pdf_cites_every_chunk_exactly(make_index: Callable[..., Index]
         assert hit.chunk.pages, "a chunk knows the pages it covers"
         covered = {p.number for p in stored.layout.pages if p.start < hit.chunk.end and p.end > hit.chunk.start}
         assert set(hit.chunk.pages) == covered
+
+
+def test_large_images_do_not_count_as_a_bomb() -> None:
+    """Images inflate only to render a page: a PDF with 48 MB of image pixels reads under a 10 MB limit."""
+    import io
+
+    from PIL import Image
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    buffer = io.BytesIO()
+    drawing = canvas.Canvas(buffer)
+    drawing.drawImage(ImageReader(Image.new("RGB", (4000, 4000), (250, 250, 250))), 72, 300, 200, 200)
+    drawing.setFont("Helvetica", 12)
+    drawing.drawString(72, 600, "The photograph shows the lighthouse in winter.")
+    drawing.save()
+    document = load_bytes(buffer.getvalue(), filename="photo.pdf", limits=ParseLimits(max_unpacked_bytes=10 << 20))
+    assert "lighthouse in winter" in document.text
