@@ -47,23 +47,31 @@ class BodyLimit:
     before answering: a client still sending when the socket closes sees a reset, not the 413.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, upload_limit: int | None = None) -> None:
         self.app = app
         self.limit = limit
-        self.drain_limit = max(4 * limit, DRAIN_BYTES)
+        self.upload_limit = upload_limit or limit
+
+    def limit_for(self, scope: Scope, headers: dict[bytes, bytes]) -> int:
+        """A file upload (multipart POST /v1/documents) may be larger than any other body: PDFs run to MBs."""
+        upload = scope.get("method") == "POST" and scope.get("path", "").rstrip("/") == "/v1/documents" \
+            and headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
+        return self.upload_limit if upload else self.limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers", []))
+        limit = self.limit_for(scope, headers)
+        drain_limit = max(4 * limit, DRAIN_BYTES)
         declared = headers.get(b"content-length")
         # A client that waits for "100 Continue" has not sent its body, and must not be asked to.
         drain = headers.get(b"expect", b"").lower() != b"100-continue"
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            if drain and int(declared) <= self.drain_limit:
-                await self._drain(receive, 0)
-            await self._refuse(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            if drain and int(declared) <= drain_limit:
+                await self._drain(receive, 0, drain_limit)
+            await self._refuse(scope, receive, send, limit)
             return
         received = 0
         refused = False
@@ -73,12 +81,12 @@ class BodyLimit:
             nonlocal received, refused
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.limit:
+            if received > limit:
                 if not refused and not started:
                     refused = True
                     if drain and message.get("more_body", False):
-                        await self._drain(receive, received)
-                    await self._refuse(scope, receive, send)
+                        await self._drain(receive, received, drain_limit)
+                    await self._refuse(scope, receive, send, limit)
                 raise _TooLarge
             return message
 
@@ -96,8 +104,8 @@ class BodyLimit:
             if not refused:
                 raise
 
-    async def _drain(self, receive: Receive, received: int) -> None:
-        while received <= self.drain_limit:
+    async def _drain(self, receive: Receive, received: int, drain_limit: int) -> None:
+        while received <= drain_limit:
             message = await receive()
             if message["type"] != "http.request":
                 return
@@ -105,8 +113,10 @@ class BodyLimit:
             if not message.get("more_body", False):
                 return
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(413, "payload_too_large", f"the request body is over {self.limit:,} bytes")
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        setting = "CITEQA_MAX_UPLOAD_BYTES" if limit == self.upload_limit and limit != self.limit \
+            else "CITEQA_MAX_BODY_BYTES"
+        response = error_response(413, "payload_too_large", f"the request body is over {limit:,} bytes ({setting})")
         await response(scope, receive, send)
 
 
@@ -228,5 +238,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(BodyLimit, limit=settings.server.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=settings.server.max_body_bytes, upload_limit=settings.server.max_upload_bytes)
     return app

@@ -59,7 +59,8 @@ ERROR_STATUSES: dict[int, str] = {
     404: "No such document (`unknown_document`), or no such page of it: `no_pages` (not a PDF), `unknown_page`.",
     409: "A document already has the id derived from this title or file name (`document_exists`): send it "
          "with that `id`, or with `?replace=true`, to replace it.",
-    413: "The body is over `CITEQA_MAX_BODY_BYTES` (`payload_too_large`), the document over "
+    413: "The body is over `CITEQA_MAX_BODY_BYTES`, or a file upload over `CITEQA_MAX_UPLOAD_BYTES` "
+         "(`payload_too_large`), the document over "
          "`CITEQA_MAX_DOCUMENT_CHARS` (`document_too_large`), a PDF over `CITEQA_MAX_PAGES` (`too_many_pages`), "
          "or a file that inflates past `CITEQA_MAX_UNPACKED_BYTES` (a decompression or zip bomb) or needs more "
          "than the parser's `CITEQA_PARSE_MEMORY_MB` or `CITEQA_PARSE_SECONDS` (`too_complex`).",

@@ -44,7 +44,7 @@ class IndexSettings(BaseSettings):
     chunk_tokens: int = Field(default=160, ge=MIN_CHUNK_TOKENS, le=512)
     max_document_chars: int = Field(default=5_000_000, ge=1)
     # What one PDF or Word file may cost to read (index/extract.py): its pages, the bytes its compressed
-    # streams or zip entries inflate to, and the parsing worker's memory and time.
+    # streams or zip entries inflate to, and the parsing worker's memory (beyond its libraries) and time.
     max_pages: int = Field(default=2000, ge=1)
     max_unpacked_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
     parse_memory_mb: int = Field(default=1024, ge=128)
@@ -181,7 +181,8 @@ class ServerSettings(BaseSettings):
     admin_token: str | None = None
     api_token: str | None = None
     max_question_chars: int = Field(default=1000, ge=1)
-    max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)  # PDFs with images run to tens of MB
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)  # a file upload: PDFs with images run to MBs
     answer_workers: int = Field(default=2, ge=1, le=64)  # questions worked on at once
     # Questions waiting for a worker beyond answer_workers; one more is refused with 503 and Retry-After
     # instead of waiting behind them.

@@ -18,7 +18,13 @@ END_STREAM = b"endstream"
 
 
 def _limit(memory_bytes: int, seconds: int) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    """`memory_bytes` more address space than the loaded libraries take, and `seconds` of CPU time."""
+    import os
+
+    with open("/proc/self/statm") as statm:
+        loaded = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    limit = loaded + memory_bytes
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 1))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 

@@ -59,10 +59,7 @@ def test_unknown_role(client) -> None:
 
 def test_oversized_body(client) -> None:
     before = snapshot(client)
-    from api.settings import Settings
-
-    limit = Settings().server.max_body_bytes  # the app under test runs the default
-    error = error_of(client.post("/v1/documents", json={"text": "x" * (limit + 1)}), 413)
+    error = error_of(client.post("/v1/documents", json={"text": "x" * (6 * 1024 * 1024)}), 413)
     assert error["code"] == "payload_too_large"
     assert snapshot(client) == before
 
@@ -76,6 +73,41 @@ def test_oversized_body(client) -> None:
 def test_bad_documents_change_nothing(client, payload: dict, code: str, status: int) -> None:
     before = snapshot(client)
     assert error_of(client.post("/v1/documents", json=payload), status)["code"] == code
+    assert snapshot(client) == before
+
+
+def photo_pdf(size: int) -> bytes:
+    """A one-page PDF of about `size` bytes: a line of text and a photograph of noise (incompressible)."""
+    import io
+    import os
+
+    from PIL import Image
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    side = int((size / 3) ** 0.5)
+    buffer = io.BytesIO()
+    drawing = canvas.Canvas(buffer)
+    drawing.drawImage(ImageReader(Image.frombytes("RGB", (side, side), os.urandom(side * side * 3))), 72, 300, 200, 200)
+    drawing.setFont("Helvetica", 12)
+    drawing.drawString(72, 600, "The photograph shows the harbour at low tide.")
+    drawing.save()
+    return buffer.getvalue()
+
+
+def test_a_file_upload_may_be_larger_than_other_bodies_up_to_its_own_limit(client) -> None:
+    from api.settings import Settings
+
+    limits = Settings().server  # what the app under test runs
+    big = photo_pdf(6 * 1024 * 1024)  # over the limit of other bodies, under the upload one
+    assert limits.max_body_bytes < len(big) < limits.max_upload_bytes
+    response = client.post("/v1/documents", files={"file": ("photo.pdf", big, "application/pdf")},
+                           params={"replace": True})
+    assert response.status_code == 201, response.text
+    before = snapshot(client)
+    too_big = b"x" * (limits.max_upload_bytes + 1)
+    error = error_of(client.post("/v1/documents", files={"file": ("huge.txt", too_big, "text/plain")}), 413)
+    assert error["code"] == "payload_too_large" and "CITEQA_MAX_UPLOAD_BYTES" in error["message"]
     assert snapshot(client) == before
 
 
