@@ -29,6 +29,7 @@ FIXTURES = ROOT / "tests" / "fixtures" / "pdf"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--threshold", type=float, default=None, help="another no-answer threshold (0: never abstain)")
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings().scratch(Path(folder))
@@ -36,6 +37,8 @@ def main() -> None:
         reader = build_reader(settings)
         reader.warm_up()
         answerer = build_answerer(settings, index, reader)
+        if arguments.threshold is not None:
+            answerer = answerer.with_threshold(arguments.threshold)
         questions = read_questions(FIXTURES / "questions.jsonl")
         ids = {}
         for name in sorted({q.file for q in questions}):
@@ -47,8 +50,7 @@ def main() -> None:
             subset = [q for q in questions if q.file == name]
             results[name] = evaluate(lambda q: answerer.run(q.question, [ids[q.file]]), subset)
         index.store.close()
-    print(f"backend {settings.reader.backend} ({settings.reader.precision}); threshold "
-          f"{settings.pipeline.no_answer_threshold}")
+    print(f"backend {settings.reader.backend} ({settings.reader.precision}); threshold {answerer.threshold}")
     print("| asked over | questions | EM | F1 | answerable F1 | no-answer accuracy | refused answerable | "
           "cited page right: of answered / of right answers |")
     print("|---|---|---|---|---|---|---|---|")
