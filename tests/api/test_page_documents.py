@@ -5,12 +5,13 @@ on its rendered page with its boxes drawn over it."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.api.test_page import ADMIN, CHROMIUM, ask, browser  # noqa: F401  (the browser fixture)
+from tests.api.test_page import ADMIN, CHROMIUM, FLAGS, ask, playwright_api
 from tests.documents_made import encrypted, handbook_pdf
 
 ADMIN_TOKEN = ADMIN["Authorization"].split(" ", 1)[1]
@@ -21,6 +22,14 @@ pytestmark = [
     pytest.mark.embedded_only,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed (.ci/run installs it)"),
 ]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with playwright_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield launched
+        launched.close()
 
 
 def open_panel_with_token(page) -> None:  # type: ignore[no-untyped-def]
