@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors
+from api import docs_page, errors
 from api.admission import RateLimiter
 from api.answering import AnswerWorkers
 from api.dependencies import ReaderAccess, rate_limit_key, require_reader
@@ -28,11 +28,11 @@ from api.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 JSON_ROUTES = {"/v1/ask", "/v1/chat", "/v1/chat/completions"}
-TOKEN_PATHS = {"/openapi.json", "/metrics"}  # besides every /v1 path
+TOKEN_PATHS = {"/openapi.json", "/metrics", docs_page.DOCS_PATH}  # besides every /v1 and /docs/ path
 # An oversized body is read and thrown away up to this much (or 4 times the limit) before the 413.
 DRAIN_BYTES = 32 * 1024 * 1024
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 
@@ -164,9 +164,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             _load_in_background(app, settings)
         yield
 
-    # No /docs or /redoc: FastAPI's pages load Swagger UI and ReDoc from a CDN, which the CSP forbids and
-    # an offline machine cannot reach, and no installed package ships them. The OpenAPI document is
-    # served below, behind the API token like every /v1 route.
+    # Not FastAPI's /docs or /redoc: they load Swagger UI and ReDoc from a CDN, which the CSP forbids and an
+    # offline machine cannot reach. /docs is ours (api/docs_page.py: Swagger UI from local files) and, like
+    # the OpenAPI document served below, behind the API token like every /v1 route; there is no /redoc.
     app = FastAPI(
         title="citeqa",
         version="0.1.0",
@@ -198,7 +198,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def require_token(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         # Route dependencies check it too, but only after FastAPI has read and parsed the body.
         path = request.url.path
-        if path.startswith("/v1/") or path in TOKEN_PATHS:
+        if path.startswith(("/v1/", docs_page.DOCS_PATH + "/")) or path in TOKEN_PATHS:
             try:
                 require_reader(request, settings)
             except ApiError as error:  # raised in a middleware, so no exception handler would see it
@@ -232,6 +232,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @app.get("/openapi.json", include_in_schema=False, dependencies=[ReaderAccess])
     async def openapi() -> JSONResponse:
         return JSONResponse(with_limits(app.openapi(), settings))
+
+    docs_page.install(app)
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:

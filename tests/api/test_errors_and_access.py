@@ -228,7 +228,12 @@ def test_monitoring_and_the_api_description_follow_the_api_token(locked_in_proce
     assert "/v1/ask" in client.get("/openapi.json").json()["paths"]
 
 
-def test_no_docs_page_that_needs_a_cdn(client) -> None:
-    for path in ("/docs", "/redoc"):
-        assert error_of(client.get(path), 404)
+def test_the_docs_page_needs_no_cdn(client) -> None:
+    # /docs is Swagger UI from the server's own files (tests/api/test_docs_page.py); FastAPI's /redoc, which
+    # loads ReDoc from a CDN, is not served.
+    page = client.get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "http://" not in page.text and "https://" not in page.text
+    assert client.get("/docs/swagger-ui-bundle.js").status_code == 200
+    assert error_of(client.get("/redoc"), 404)
     assert "/v1/ask" in client.get("/openapi.json").json()["paths"]
