@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.api.test_page import ADMIN, CHROMIUM, FLAGS, ask, playwright_api
-from tests.documents_made import encrypted, handbook_pdf
+from tests.documents_made import encrypted, handbook_docx, handbook_pdf
 
 ADMIN_TOKEN = ADMIN["Authorization"].split(" ", 1)[1]
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -99,6 +99,18 @@ def test_upload_ask_see_the_page_and_delete(browser, server) -> None:  # type: i
     assert page.locator("#article mark").inner_text() == expected["text"]
     page.get_by_role("button", name="Show page").click()
     assert image.is_visible()
+
+    page.get_by_role("button", name="Documents").click()
+    word = upload(page, "Keeper manual.docx", handbook_docx(),
+                  "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+    assert word.locator(".upload-status").inner_text().startswith('Added "Lighthouse Keeping Manual"')
+    page.get_by_role("button", name="Close").first.click()
+    page.select_option("#documents", "keeper-manual")
+    turn = ask(page, "Who is the head keeper?")
+    turn.get_by_role("button", name=re.compile("^Citation 1")).click()
+    page.locator("#article mark").wait_for()
+    assert page.locator("#viewer-where").inner_text() == "Section: Lighthouse Keeping Manual › 2 Scope › 2.1 Audience"
+    assert page.locator("#toggle-view").is_hidden() and page.locator("#article mark").inner_text() == "Oskar Brandt"
 
     page.get_by_role("button", name="Documents").click()
     refused = upload(page, "locked.pdf", encrypted(handbook_pdf().content))
