@@ -3,6 +3,32 @@
 Everything here is linear in its input and looks at a bounded history, because the text comes from
 clients: only the last `MAX_TURNS` turns are consulted, each cut to `MAX_TURN_CHARS` characters, and
 no pattern can backtrack over a run of spaces more than once.
+
+A pronoun is replaced only by an entity the history names, of the kind the pronoun stands for; when
+there is none, the pronoun is kept. An extractive answer is any span of the article: an adjective
+("unacceptable"), a count ("14"), a measure ("2 kilometres"), a clause ("Ukraine retook it"). Put in
+for "he" and "it", such a span invents a subject ("When did unacceptable say unacceptable was too
+early...?") and sends the retriever after the wrong words, while a kept pronoun costs nothing: the
+rest of the question still finds the passage. So:
+
+* he/she/him/her/his/hers and they/them/their (people) take a person: the subject X of a "Who is X?"
+  question, else the answer to a "who" question (or "which minister ...") when it is a name or a noun
+  phrase ("Hanna Malyar", "Russian military bloggers", "the exiled mayor of Melitopol"), else an
+  answer that is a person's name (two or more capitalised words, none of them an organisation's or
+  place's, like "Sasha Kots"), else a person named in that question: a multi-word name, or a single
+  capitalised word in subject position ("What did Zelensky say?"). The most recent turn wins.
+* it/its/this/that take a thing: an answer that is a name ("Bakhmut", "Telegram") or a noun phrase
+  starting with a determiner ("The video"), else a name in the question after a preposition or a
+  determiner ("in Bakhmut", "the UK"). "there" takes a place: one named after a preposition in a
+  question, else such an answer.
+* Never a referent: an answer to "when", "why" or any "how" question (a time, reason, manner or
+  quantity); an answer with a digit or a number word (dates, counts, measures: "14" is not what "it"
+  launched); an answer of more than a few words, or holding a pronoun (a clause, not a name); a lone
+  adjective, as far as case can tell (lowercase words, demonyms like "Ukrainian", days and months).
+* Each referent is written once: a second pronoun for it ("When did he say he ...", "Where did she
+  make her claim?") stays a pronoun and refers back within the question, and a pronoun whose referent
+  the question already names is kept. "it"/"that" right after a verb of saying ("say it was too
+  early", "why did he say that?") is what was said, which no name can stand for, and is kept.
 """
 
 from __future__ import annotations
@@ -11,10 +37,51 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-PERSON_PRONOUNS = {"he": "", "him": "", "she": "", "her": "'s", "his": "'s", "hers": "'s"}
-THING_PRONOUNS = {"it": "", "its": "'s", "they": "", "them": "", "their": "'s", "this": "", "that": ""}
+# The possessive suffix each pronoun becomes after a name ("his group" -> "Yevgeny Prigozhin's group").
+PERSON_PRONOUNS = {"he": "", "him": "", "she": "", "her": "'s", "his": "'s", "hers": "'s",
+                   "they": "", "them": "", "their": "'s"}
+THING_PRONOUNS = {"it": "", "its": "'s", "this": "", "that": ""}
 PLACE_WORDS = {"there"}
 PREPOSITIONS = {"in", "at", "from", "to", "near", "into", "over"}
+# Before a name, these make it a place or an object ("near Bakhmut", "the Wagner group"), not a subject.
+LOCATIVE_WORDS = PREPOSITIONS | {"on", "of", "around", "across", "towards", "toward", "through", "inside",
+                                 "outside", "about", "for", "with", "by", "against", "past", "beyond"}
+DETERMINERS = {"the", "a", "an", "this", "that", "these", "those", "its", "his", "her", "their", "our",
+               "your", "my", "some", "several", "many", "each", "every", "another"}
+# After these, a single capitalised word is the subject of the question ("What did Zelensky say?").
+AUXILIARIES = {"did", "does", "do", "has", "have", "had", "is", "was", "are", "were", "will", "would",
+               "could", "can", "should", "might", "must"}
+# A following "it"/"that" is what was said, not a thing the history names.
+SPEECH_VERBS = {"say", "says", "said", "claim", "claims", "claimed", "mean", "means", "meant", "report",
+                "reports", "reported", "announce", "announces", "announced", "state", "states", "stated",
+                "think", "thinks", "thought", "believe", "believes", "believed", "deny", "denies", "denied",
+                "confirm", "confirms", "confirmed", "tell", "tells", "told", "write", "writes", "wrote",
+                "post", "posts", "posted", "add", "adds", "added", "admit", "admits", "admitted",
+                "explain", "explains", "explained", "predict", "predicts", "predicted", "call", "called"}
+# Words in a capitalised name that make it an organisation or a place rather than a person.
+ORGANISATION_WORDS = {"ministry", "group", "institute", "college", "university", "forces", "force", "army",
+                      "navy", "council", "government", "kingdom", "states", "republic", "union", "federation",
+                      "oblast", "region", "province", "river", "street", "road", "square", "city", "airport",
+                      "station", "party", "agency", "office", "command", "committee", "court", "parliament",
+                      "news", "times", "post", "reservoir", "area", "company", "bank", "industrial",
+                      "international", "national", "nations", "centre", "center", "department", "service",
+                      "services", "press", "media", "radio", "television", "tv"}
+# Capitalised words that are not names: days, months, and the like.
+COMMON_CAPITALISED = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+                      "january", "february", "march", "april", "may", "june", "july", "august", "september",
+                      "october", "november", "december", "western", "eastern", "northern", "southern", "i"}
+# Capitalised adjectives of nationality end so ("Ukrainian", "Crimean", "British", "Chinese").
+DEMONYM_ENDINGS = ("ian", "ean", "ish", "ese")
+NUMBER_WORDS = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+                "eleven", "twelve", "twenty", "thirty", "forty", "fifty", "hundred", "hundreds", "thousand",
+                "thousands", "million", "millions", "dozen", "dozens", "half", "first", "second", "third"}
+# "Which minister ...?" asks for a person as "who" does.
+PERSON_NOUNS = {"person", "people", "man", "woman", "minister", "official", "officials", "president",
+                "leader", "commander", "correspondent", "analyst", "mayor", "journalist", "blogger",
+                "bloggers", "spokesman", "spokeswoman", "spokesperson", "general", "soldier", "soldiers"}
+VALUE_NOUNS = {"time", "year", "date", "day", "month", "number", "percentage", "distance", "age"}
+# Longer answers are clauses or descriptions, which read badly in place of a pronoun.
+MAX_REFERENT_WORDS = 8
 # A follow-up refers to what was just said; older turns only cost time and invite wrong referents.
 MAX_TURNS = 6
 MAX_TURN_CHARS = 1_000
@@ -29,10 +96,11 @@ SPACES = re.compile(r"\s*")
 # "Who is X?" asks what X is: its answer describes X (a role, a title), and "she" later means X.
 IDENTITY_LEAD = re.compile(r"\s*(?:who|what)\s+(?:is|was|are|were)\s+", re.IGNORECASE)
 BARE_DEMONSTRATIVE = re.compile(r"\b(?:that|this)\s*(?:[?.!]|$)", re.IGNORECASE)
-FOLLOW_UP_WORDS = set(PERSON_PRONOUNS) | PLACE_WORDS | {"it", "its", "they", "them", "their"}
+FOLLOW_UP_WORDS = set(PERSON_PRONOUNS) | PLACE_WORDS | {"it", "its"}
 QUESTION_WORDS = {"who", "what", "when", "where", "why", "how", "which", "whom", "whose", "did", "does",
                   "do", "is", "are", "was", "were", "can", "could", "will", "would", "should", "has",
                   "have", "had", "and", "the", "a", "an", "in", "on", "i", "according"}
+NAME_CONNECTORS = {"of", "the", "for", "and", "de", "al", "von", "van", "bin"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +133,29 @@ def _looks_like_person(name: str) -> bool:
     return len(name.split()) >= 2 and all(word[:1].isupper() for word in name.split())
 
 
+def _adjective_like(word: str) -> bool:
+    """A capitalised word that is not a name: a demonym ("Ukrainian", "Russian-occupied"), a day, a month."""
+    lower = word.lower()
+    return (lower in COMMON_CAPITALISED or lower in QUESTION_WORDS or lower.endswith(DEMONYM_ENDINGS)
+            or ("-" in word and not word.rsplit("-", 1)[1][:1].isupper()))
+
+
+def _is_name(words: Sequence[str]) -> bool:
+    """Capitalised throughout but for connectors ("Institute for the Study of War"); one word must be a name."""
+    if not words or not words[0][:1].isupper():
+        return False
+    if len(words) == 1:
+        return not _adjective_like(words[0])
+    return all(word[:1].isupper() or word.lower() in NAME_CONNECTORS for word in words)
+
+
+def _is_person_name(words: Sequence[str]) -> bool:
+    """Two or more capitalised words naming no organisation or place, like "Hanna Malyar"."""
+    return (len(words) >= 2 and all(word[:1].isupper() for word in words)
+            and words[0].lower() not in DETERMINERS
+            and not any(word.lower() in ORGANISATION_WORDS for word in words))
+
+
 def _identity_subject(question: str) -> str | None:
     """The X of "Who is X?" when X is a person's name, else None."""
     lead = IDENTITY_LEAD.match(question)
@@ -74,33 +165,120 @@ def _identity_subject(question: str) -> str | None:
     return subject if _names(subject) == [subject] and _looks_like_person(subject) else None
 
 
-def _referent(history: Sequence[Turn], person: bool) -> str | None:
-    """The most recent entity: answers first (they are what the user just read), then questions.
+def _asked_for(question: str) -> str:
+    """What a question asks for: "person" (who, which minister), "place" (where), "value" (when, why, how,
+    what year), else "other"."""
+    words = [word.lower() for word in WORD.findall(question[:64])[:2]]
+    first = words[0] if words else ""
+    second = words[1] if len(words) > 1 else ""
+    if first in {"who", "whom", "whose"} or (first in {"which", "what"} and second in PERSON_NOUNS):
+        return "person"
+    if first == "where":
+        return "place"
+    if first in {"when", "why", "how"} or (first in {"which", "what"} and second in VALUE_NOUNS):
+        return "value"
+    return "other"
+
+
+def _answer_referent(turn: Turn) -> tuple[str, str] | None:
+    """The answer as ("person" | "thing", text) when it can stand for a pronoun, else None (see above)."""
+    if not turn.answer:
+        return None
+    asked = _asked_for(turn.question)
+    if asked == "value":
+        return None
+    text = turn.answer.strip().strip(".,;:!?\"'‘’“”").strip()
+    words = text.split()
+    if asked == "place" and len(words) > 1 and words[0].lower() in LOCATIVE_WORDS:
+        words = words[1:]  # "In a Telegram post": "there" is the post
+        text = " ".join(words)
+    lowered = {word.lower().strip(".,;:'’") for word in words}
+    if (not words or len(words) > MAX_REFERENT_WORDS or any(char.isdigit() for char in text)
+            or lowered & (FOLLOW_UP_WORDS | NUMBER_WORDS)):
+        return None
+    determined = words[0].lower() in DETERMINERS
+    if asked == "person":
+        # "Russian military bloggers", "the exiled mayor of Melitopol": whoever did it, named or described.
+        if _is_name(words) or determined or (len(words) > 1 and words[0][:1].isupper()):
+            return "person", text
+        return None
+    if _is_person_name(words) and asked != "place":
+        return "person", text
+    if _is_name(words) or determined:
+        return "thing", text
+    return None
+
+
+def _question_referents(question: str) -> list[tuple[str, str]]:
+    """The names in a question, in order, as ("person" | "thing", name); names of neither kind left out.
+
+    A multi-word name is a person unless a determiner or preposition comes before it or it names an
+    organisation or place; a single capitalised word is a person only as a subject ("What did Zelensky
+    say?") and a thing only after a determiner or preposition ("the UK", "near Bakhmut").
+    """
+    found = []
+    for match in NAME.finditer(question):
+        words = match.group(0).split()
+        skipped = 0
+        while words and words[0].lower() in QUESTION_WORDS:
+            words, skipped = words[1:], skipped + 1
+        if not words:
+            continue
+        last = words[-1]
+        for mark in ("'s", "’s"):
+            if last.endswith(mark):
+                words[-1] = last[:-len(mark)]
+        if not words[-1]:
+            continue
+        before = question[max(0, match.start() - 40):match.start()].split()
+        # The word before the name: a question word the name pattern took in ("Did Zelensky"), or the text's.
+        lead = match.group(0).split()[skipped - 1] if skipped else (before[-1] if before else "")
+        previous = lead.lower()
+        initial = not skipped and not before
+        name = " ".join(words)
+        located = previous in LOCATIVE_WORDS or previous in DETERMINERS
+        if len(words) > 1:
+            if not _is_name(words):
+                continue
+            person = _is_person_name(words) and not located
+            found.append(("person" if person else "thing", name))
+        elif not _adjective_like(words[0]) and not initial:
+            if located:
+                found.append(("thing", name))
+            elif previous in AUXILIARIES:
+                found.append(("person", name))
+    return found
+
+
+def _referent(history: Sequence[Turn], kind: str) -> str | None:
+    """The most recent entity of a kind: answers first (they are what the user just read), then questions.
 
     A person is the answer of a "who did ..." question, but the subject of a "who is X" one: its answer
     ("Deputy Defence Minister") says what X is, and is not whom "she" means.
     """
     for turn in reversed(history):
-        candidates = []
-        subject = _identity_subject(turn.question) if person else None
-        if subject:
-            candidates.append(subject)
-        elif turn.answer:
-            candidates.append(turn.answer.strip())
-        candidates.extend(reversed(_names(turn.question)))
-        for candidate in candidates:
-            if not person or _looks_like_person(candidate) or candidate == (turn.answer or "").strip():
-                return candidate
+        if kind == "person":
+            subject = _identity_subject(turn.question)
+            if subject:
+                return subject
+        answer = _answer_referent(turn)
+        if answer and answer[0] == kind:
+            return answer[1]
+        for found, name in reversed(_question_referents(turn.question)):
+            if found == kind:
+                return name
     return None
 
 
 def _place(history: Sequence[Turn]) -> str | None:
+    """A place named after a preposition in a question, else an answer that names a thing (or place)."""
     for turn in reversed(history):
         match = PLACE.search(turn.question)
         if match:
             return match.group(1)
-        if turn.answer and turn.answer[:1].isupper():
-            return turn.answer
+        answer = _answer_referent(turn)
+        if answer and answer[0] == "thing":
+            return answer[1]
     return None
 
 
@@ -113,38 +291,54 @@ class _Referents:
 
     def get(self, kind: str) -> str | None:
         if kind not in self.found:
-            self.found[kind] = (_place(self.history) if kind == "place"
-                                else _referent(self.history, person=kind == "person"))
+            self.found[kind] = _place(self.history) if kind == "place" else _referent(self.history, kind)
         return self.found[kind]
 
 
+def _possessive(name: str) -> str:
+    return f"{name}'" if name.endswith("s") else f"{name}'s"
+
+
 def _replace_pronouns(question: str, history: Sequence[Turn]) -> str:
-    """Each pronoun replaced by what it refers to; a person is named once, at the first pronoun, and the
-    later ones ("Where did she make her claim?") then refer to that name within the question."""
+    """Each pronoun replaced by what it refers to, each referent written once: later pronouns for it
+    ("Where did she make her claim?") then refer to that name within the question."""
     referents = _Referents(history)
     pieces: list[str] = []
     written = 0
     previous: re.Match[str] | None = None
-    person_named = False
+    # Referents already in the question, or written in for an earlier pronoun, are not written again.
+    named: dict[str, bool] = {}
+
+    def fresh(referent: str | None) -> str | None:
+        if referent is None:
+            return None
+        if referent not in named:
+            named[referent] = referent in question
+        return None if named[referent] else referent
+
     for match in ASCII_WORD.finditer(question):
         word = match.group(0)
         lower = word.lower()
         replacement: str | None = None
-        if lower in PERSON_PRONOUNS and not person_named:
-            referent = referents.get("person")
-            suffix = "" if lower == "her" and not _noun_follows(question, match) else PERSON_PRONOUNS[lower]
-            replacement = f"{referent}{suffix}" if referent else None
-            person_named = replacement is not None
+        referent: str | None = None
+        if lower in PERSON_PRONOUNS:
+            referent = fresh(referents.get("person"))
+            if referent is not None:
+                possessive = bool(PERSON_PRONOUNS[lower]) and (lower != "her" or _noun_follows(question, match))
+                replacement = _possessive(referent) if possessive else referent
         elif lower in PLACE_WORDS:
-            place = referents.get("place")
-            if place is not None:
+            referent = fresh(referents.get("place"))
+            if referent is not None:
                 after_preposition = (previous is not None and previous.group(0).lower() in PREPOSITIONS
                                      and not question[previous.end():match.start()].strip())
-                replacement = place if after_preposition else f"in {place}"
-        elif lower in THING_PRONOUNS and _is_pronoun_use(question, match):
-            referent = referents.get("thing")
-            replacement = f"{referent}{THING_PRONOUNS[lower]}" if referent else None
-        if replacement is not None:
+                replacement = referent if after_preposition else f"in {referent}"
+        elif (lower in THING_PRONOUNS and _is_pronoun_use(question, match)
+              and not (previous is not None and previous.group(0).lower() in SPEECH_VERBS)):
+            referent = fresh(referents.get("thing"))
+            if referent is not None:
+                replacement = _possessive(referent) if THING_PRONOUNS[lower] else referent
+        if replacement is not None and referent is not None:
+            named[referent] = True
             pieces.append(question[written:match.start()])
             pieces.append(replacement)
             written = match.end()

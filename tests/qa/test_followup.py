@@ -85,3 +85,76 @@ def test_each_earlier_question_is_resolved_before_the_next_follow_up() -> None:
     turns = [Turn("Who is the head of the Wagner group?", "Yevgeny Prigozhin"),
              Turn("What did he say about the Ministry of Defence?", None)]
     assert resolve_conversation("What did he say?", turns) == "What did Yevgeny Prigozhin say?"
+
+
+# A pronoun is replaced only by a person or thing the history names; an answer that names nothing
+# ("unacceptable", "14", "2 kilometres") is never written in for "he" or "it", and one name is written once.
+ZELENSKY_UNACCEPTABLE = [Turn("What did Zelensky call losing a lot of people?", "unacceptable")]
+TOO_EARLY = "When did he say it was too early to launch the attack?"
+
+
+def test_an_adjective_answer_is_not_made_the_subject() -> None:
+    rewritten = resolve_conversation(TOO_EARLY, ZELENSKY_UNACCEPTABLE)
+    assert "unacceptable" not in rewritten
+    # "he" is the person the question named; "it" (what he said) stays.
+    assert rewritten == "When did Zelensky say it was too early to launch the attack?"
+
+
+def test_a_pronoun_with_no_named_person_in_the_history_is_kept() -> None:
+    history = [Turn("How did the president describe losing a lot of people?", "unacceptable")]
+    assert resolve_conversation(TOO_EARLY, history) == TOO_EARLY
+
+
+@pytest.mark.parametrize(("history", "question"), [
+    ([Turn("How far did Ukrainian forces advance in a week?", "2 kilometres")], "What did he say?"),
+    ([Turn("How many strikes did the air force launch on Thursday?", "14")], "When did he announce it?"),
+    ([Turn("What did the soldiers' markings show?", "Ukrainian")], "What did he say about it?"),
+    ([Turn("Who called the losses unacceptable?", "unacceptable")], "What did he say?"),
+])
+def test_a_number_or_adjective_answer_never_replaces_a_pronoun(history: list[Turn], question: str) -> None:
+    assert resolve_conversation(question, history) == question
+
+
+def test_she_becomes_the_person_who_answered_a_who_question_once() -> None:
+    history = [Turn("Who claimed Ukrainian forces had advanced 2 km near Bakhmut?", "Hanna Malyar")]
+    assert resolve_conversation("Where did she make her claim?", history) == "Where did Hanna Malyar make her claim?"
+    assert resolve_conversation("What is her role?", history) == "What is Hanna Malyar's role?"
+
+
+def test_a_person_is_named_once_and_later_pronouns_refer_back() -> None:
+    history = [Turn("Who said the troops were fleeing?", "Yevgeny Prigozhin")]
+    assert (resolve_conversation("Why did he say he was leaving?", history)
+            == "Why did Yevgeny Prigozhin say he was leaving?")
+
+
+@pytest.mark.parametrize(("history", "question", "expected"), [
+    ([Turn("Who reported Ukrainian advances in a number of locations?", "Russian military bloggers")],
+     "What did they report about their sources?", "What did Russian military bloggers report about their sources?"),
+    ([Turn("Who announced that the counter-offensive had begun?", "Sasha Kots")],
+     "Where did they say the tanks were?", "Where did Sasha Kots say the tanks were?"),
+    # "Ukrainian advances" is what was reported, not who: "they" stays.
+    ([Turn("What did Russian military bloggers report?", "Ukrainian advances")],
+     "Where did they report them?", "Where did they report them?"),
+])
+def test_they_becomes_only_the_people_named(history: list[Turn], question: str, expected: str) -> None:
+    assert resolve_conversation(question, history) == expected
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    ("What has it become a symbol of?", "What has Bakhmut become a symbol of?"),
+    ("What is its tactical value?", "What is Bakhmut's tactical value?"),
+])
+def test_it_becomes_a_thing_the_answer_names(question: str, expected: str) -> None:
+    history = [Turn("Which city did Ukraine claim to have retaken?", "Bakhmut")]
+    assert resolve_conversation(question, history) == expected
+
+
+def test_it_after_a_verb_of_saying_is_what_was_said_and_stays() -> None:
+    history = [Turn("Which city did Ukraine claim to have retaken?", "Bakhmut")]
+    question = "When did Zelensky say it was too early to launch the attack?"
+    assert resolve_conversation(question, history) == question
+
+
+def test_a_clause_answer_is_not_written_in_for_it() -> None:
+    history = [Turn("What happened in Bakhmut?", "Ukraine retook it")]
+    assert "retook" not in resolve_conversation("When was it announced?", history)
