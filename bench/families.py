@@ -96,8 +96,8 @@ def report(files: dict[str, Path], thresholds: list[float], split: bool = False)
         for group, members in groups.items():
             for threshold in thresholds:
                 table.append({"family": group, "threshold": threshold, **family_report(members, threshold)})
-    print("| family | threshold | questions | EM | F1 | HasAns F1 | no-answer acc | wrongly refused | F1 never abstaining "
-          "| AUC |")
+    print("| family | threshold | questions | EM | F1 | HasAns F1 | no-answer acc | wrongly refused "
+          "| F1 never abstaining | AUC |")
     print("|---|---|---|---|---|---|---|---|---|---|")
 
     def show(value: object) -> str:
