@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from index.chunk import PARAGRAPH_BREAK
 from index.embed import BACKENDS
 from index.optimized import resolve_precision
 from qa.runtime import Forward, OpenVINOForward, TorchForward
@@ -259,7 +260,8 @@ class Reader:
         spans = []
         for s, e in span_candidates(start_logits, end_logits, context, self.max_answer_tokens, candidates):
             char_start, char_end = offsets[s][0], offsets[e][1]
-            if char_end <= char_start:
+            # An answer never runs across a blank line: the next paragraph (or page) is another subject.
+            if char_end <= char_start or PARAGRAPH_BREAK.search(passage.text, char_start, char_end):
                 continue
             margin = float(start_logits[s] + end_logits[e]) - null_logit + passage.prior
             spans.append(

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from index.base import Span
+from index.chunk import PARAGRAPH_BREAK
 from qa.reader import AnswerSpan
 from qa.text import normalize_answer
 
@@ -94,18 +95,38 @@ def _numbers(text: str) -> set[str]:
     return set(re.findall(r"\d+(?:[.,]\d+)*", text))
 
 
+# A cited sentence that refers back ("he", "its", "the ministry") names its subject in an earlier sentence.
+_REFERS_BACK = re.compile(r"\b(he|she|it|they|him|her|them|his|its|their|hers|theirs|this|these|those)\b|"
+                          r"(^|[.;:]\s+)the\s+[a-z]", re.IGNORECASE)
+# Sentences before the cited one that always count as its context (news names a subject once, then "he").
+PRECEDING_SENTENCES = 2
+
+
 def _sentences(passage: ReadPassage, start: int, end: int) -> tuple[str, str]:
-    """The sentence(s) covering [start, end), alone and with one sentence either side."""
+    """The sentence(s) covering [start, end) with what they rest on, and that with the sentence after.
+
+    What they rest on: up to PRECEDING_SENTENCES sentences before them in the same paragraph; when they
+    refer back with a pronoun or a definite subject ("He told NV that ..." after "Musivenko said ..."), also
+    across blank lines, since news gives most sentences a paragraph of their own. A question's words stated
+    there are present, as a reader of the text would take them.
+    """
     spans = list(passage.sentences)
     inside = [i for i, s in enumerate(spans) if s.start < end and s.end > start]
     if not inside:
         return passage.text, passage.text
-    first, last = max(inside[0] - 1, 0), min(inside[-1] + 1, len(spans) - 1)
 
     def text(a: int, b: int) -> str:
         return passage.text[spans[a].start - passage.start : spans[b].end - passage.start]
 
-    return text(inside[0], inside[-1]), text(first, last)
+    def joined(a: int, b: int) -> bool:  # the two neighbouring sentences share a paragraph
+        return not PARAGRAPH_BREAK.search(passage.text, spans[a].end - passage.start, spans[b].start - passage.start)
+
+    refers_back = bool(_REFERS_BACK.search(text(inside[0], inside[-1])))
+    first = inside[0]
+    while first > 0 and inside[0] - first < PRECEDING_SENTENCES and (refers_back or joined(first - 1, first)):
+        first -= 1
+    last = inside[-1] + 1 if inside[-1] + 1 < len(spans) and joined(inside[-1], inside[-1] + 1) else inside[-1]
+    return text(first, inside[-1]), text(first, last)
 
 
 def _share(words: set[str], found_in: set[str]) -> float:
@@ -121,7 +142,7 @@ def answer_features(question: str, spans: Sequence[AnswerSpan], passages: Sequen
     others = [span for span, key in zip(spans[1:], keys[1:], strict=True) if key != keys[0]]
     odds = [math.exp(min(span.margin, 50.0)) for span in spans]
     agreeing = sum(o for key, o in zip(keys, odds, strict=True) if key == keys[0])
-    covering, sentence = _sentences(passage, best.start, best.end)
+    covering, sentence = _sentences(passage, best.start, best.end)  # with what it rests on; and the next one
     sentence_words, passage_words = content_words(sentence), content_words(passage.text)
     everywhere = set().union(*(content_words(p.text) for p in passages))
     asked, answer_words = content_words(question), content_words(best.text)

@@ -109,3 +109,13 @@ def test_merge_spans_keeps_the_best_copy_and_ranks_by_margin() -> None:
     assert merged.spans == [same_higher, other]
     assert merged.no_answer_score == pytest.approx(0.4)
     assert merge_spans([], top_k=5).spans == []
+
+
+def test_no_span_runs_across_a_blank_line(reader: Reader) -> None:
+    """The headline question: read alone, the first chunk once gave "Luhansk on Friday.\\n\\n...retaken Bakhmut"."""
+    text = ("Two explosions were reported in Russian-occupied Luhansk on Friday.\n\nUkrainian forces make gains in "
+            "multiple locations, but full victory uncertain.\n\nUkraine claims to have retaken Bakhmut, a rare advance "
+            "after months of grinding Russian gains in the eastern city.")
+    output = reader.run("Which city did Ukraine claim to have retaken?", [Passage("d", 0, text)], top_k=10)
+    assert output.spans and all("\n\n" not in span.text for span in output.spans)
+    assert output.spans[0].text == "Bakhmut"

@@ -80,3 +80,30 @@ def test_no_file_means_no_verifier_and_a_stale_file_is_refused(tmp_path: Path) -
     (tmp_path / VERIFIER_FILE).write_text(json.dumps(record))
     with pytest.raises(ValueError, match="other features"):
         Verifier.load(tmp_path)
+
+
+NEWS = ("Deputy Defence Minister Hanna Malyar spoke on Friday. She said troops had advanced 2 km. "
+        "In a Telegram post, she claimed the attack had worked.\n\nA separate report named General Ivan Petrov. "
+        "He said the line held.")
+
+
+def news_passage() -> ReadPassage:
+    bounds = [(0, 53), (54, 88), (89, 143), (145, 189), (190, 212)]
+    return ReadPassage(0, NEWS, [Span(s, e) for s, e in bounds], 0.6, 4.0)
+
+
+def news_span(text: str) -> AnswerSpan:
+    start = NEWS.index(text)
+    return AnswerSpan("doc", start, start + len(text), text, 0.7, 3.0, 0)
+
+
+def test_a_name_stated_earlier_in_the_paragraph_is_not_missing() -> None:
+    """News names its subject once, then says "she": a name up to two sentences before the cited one counts
+    as present (across a blank line only when the cited sentence refers back); further back it is missing."""
+    passages = [news_passage()]
+    where = features("Where did Hanna Malyar make her claim?", news_span("Telegram"), passages=passages)
+    assert where["names_missing"] == 0.0
+    far = features("Where did Hanna Malyar say the line held?", news_span("the line held"), passages=passages)
+    assert far["names_missing"] == 2.0  # her name is three sentences before "He said the line held"
+    swapped = features("Where did Olena Kuts make her claim?", news_span("Telegram"), passages=passages)
+    assert swapped["names_missing"] == 2.0
