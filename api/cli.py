@@ -161,7 +161,7 @@ def ingest(paths: list[Path]) -> None:
         paged = f", {len(pages)} pages" if pages else ""
         console.print(f"{verb} {result.document_id} ({document.source_type}{paged}): {result.chunk_count} chunks, "
                       f"{result.sentence_count} sentences")
-        empty = [p.number for p in pages if p.start == p.end]
+        empty = document.layout.pages_without_text
         if empty:
             console.print(f"[yellow]pages without text (not searchable; citeqa does not run OCR): "
                           f"{', '.join(map(str, empty))}[/yellow]")

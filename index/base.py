@@ -8,7 +8,7 @@ with either.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -55,6 +55,7 @@ class DocumentSummary:
     source_type: str = "text"
     page_count: int | None = None  # PDFs only
     filename: str | None = None  # the uploaded file's name, when it came as a file
+    sha256: str | None = None  # that file's digest
 
 
 @dataclass(frozen=True)
@@ -107,9 +108,6 @@ class StoredChunk:
     def pages(self) -> tuple[int, ...]:
         """Every page the chunk covers (empty for unpaged text)."""
         return self.layout.locate(self.start, self.end).pages
-
-    def with_layout(self, layout: Layout) -> StoredChunk:
-        return replace(self, layout=layout.within(self.context_start, max(self.context_end, self.context_start + 1)))
 
     @classmethod
     def widened(cls, chunk_id: int, document_id: str, start: int, end: int, text: str, document_text: str,

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -93,21 +93,16 @@ def load_bytes(content: bytes, *, filename: str | None, limits: ParseLimits, doc
     """A document from a file's bytes: text, Markdown or HTML as before; PDF and Word parsed in the worker,
     keeping their layout and the original file."""
     source_type = sniff(content, filename)
+    source = SourceFile(source_type, MEDIA_TYPES[source_type], Path(filename or "document").name, content)
     if source_type not in ("pdf", "docx"):
         document = load_document(content, filename=filename, kind=source_type, document_id=document_id, title=title,
                                  metadata=metadata, max_chars=limits.max_chars)
-        return _with_source(document, source_type, content, filename)
+        return replace(document, source_type=source_type, source=source)
     extracted = extract(content, source_type, limits)
     stem = Path(filename).stem if filename else None
     document = make_document(extracted.text, document_id=document_id or (slugify(stem) if stem else None),
                              title=title or extracted.title or stem, metadata=metadata, max_chars=limits.max_chars)
-    return Document(document.id, document.title, document.text, document.metadata, source_type, extracted.layout,
-                    SourceFile(source_type, MEDIA_TYPES[source_type], Path(filename or "document").name, content))
-
-
-def _with_source(document: Document, source_type: str, content: bytes, filename: str | None) -> Document:
-    return Document(document.id, document.title, document.text, document.metadata, source_type, document.layout,
-                    SourceFile(source_type, MEDIA_TYPES[source_type], Path(filename or "document").name, content))
+    return replace(document, source_type=source_type, layout=extracted.layout, source=source)
 
 
 def load_path(path: Path, limits: ParseLimits, **kwargs: str | None) -> Document:
@@ -124,8 +119,7 @@ def reextract(document: Document, limits: ParseLimits) -> Document:
     if source is None or source.source_type not in ("pdf", "docx"):
         return document
     extracted = extract(source.content, source.source_type, limits)
-    return Document(document.id, document.title, extracted.text, document.metadata, source.source_type,
-                    extracted.layout, source)
+    return replace(document, text=extracted.text, source_type=source.source_type, layout=extracted.layout)
 
 
 # ------------------------------------------------------------------- worker
@@ -179,7 +173,7 @@ def extract(content: bytes, source_type: str, limits: ParseLimits) -> Extracted:
 def encode(extracted: Extracted) -> bytes:
     """The worker's answer: a JSON header, then each page's character boxes (float32 rows)."""
     header = {
-        "text": extracted.text, "title": extracted.title, "pages_without_text": list(extracted.pages_without_text),
+        "text": extracted.text, "title": extracted.title,
         "pages": [{"number": p.number, "label": p.label, "start": p.start, "end": p.end, "width": p.width,
                    "height": p.height, "rotation": p.rotation} for p in extracted.layout.pages],
         "sections": [{"start": s.start, "end": s.end, "path": list(s.path)} for s in extracted.layout.sections],
@@ -205,5 +199,4 @@ def decode(frame: bytes) -> Extracted:
         pages.append(Page(page["number"], page["label"], page["start"], page["end"], page["width"], page["height"],
                           page["rotation"], boxes))
     sections = tuple(Section(s["start"], s["end"], tuple(s["path"])) for s in header["sections"])
-    return Extracted(header["text"], header["title"], Layout(tuple(pages), sections),
-                     tuple(header["pages_without_text"]))
+    return Extracted(header["text"], header["title"], Layout(tuple(pages), sections))

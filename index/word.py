@@ -98,7 +98,7 @@ def read_docx(content: bytes, *, max_chars: int, max_unpacked_bytes: int) -> Ext
                                                   f"is {max_chars:,} (CITEQA_MAX_DOCUMENT_CHARS)", status=413)
     title = core_title or next((b.text for b in blocks if b.is_title), None) or \
         next((b.text for b in blocks if b.level is not None), None)
-    return Extracted(text=text, title=title, layout=Layout(sections=tuple(sections)), pages_without_text=())
+    return Extracted(text=text, title=title, layout=Layout(sections=tuple(sections)))
 
 
 def _check_package(content: bytes, max_unpacked_bytes: int) -> None:

@@ -115,7 +115,7 @@ async def add_document(request: Request, services: ServicesDep, replace: Annotat
     return DocumentCreated(id=result.document_id, title=document.title, chunks=result.chunk_count,
                            sentences=result.sentence_count, replaced=result.replaced,
                            source_type=document.source_type, page_count=len(pages) if pages else None,
-                           pages_without_text=[p.number for p in pages if p.start == p.end])
+                           pages_without_text=list(document.layout.pages_without_text))
 
 
 @router.get("", response_model=DocumentList)

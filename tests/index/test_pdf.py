@@ -116,7 +116,7 @@ def test_dot_leaders_collapse(read: Extracted) -> None:
 
 
 def test_image_only_page_is_named_and_empty(read: Extracted) -> None:
-    assert read.pages_without_text == (6,)
+    assert read.layout.pages_without_text == (6,)
     page = read.layout.pages[5]
     assert page.start == page.end
 
