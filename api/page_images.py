@@ -37,21 +37,27 @@ class PageImages:
         self._size = 0
         self._lock = threading.Lock()
 
-    def get(self, store: PassageStore, document_id: str, number: int) -> PageImage:
-        source = store.source(document_id)  # UnknownDocumentError: 404
-        if source is None or source.source_type != "pdf":
+    def get(self, store: PassageStore, document_id: str, number: int, retry: bool = True) -> PageImage:
+        summary = store.summary(document_id)  # UnknownDocumentError: 404
+        if summary.source_type != "pdf" or summary.sha256 is None:
             raise ApiError(404, "no_pages", f"document {document_id!r} has no pages: only PDF files are paged")
-        pages = store.summary(document_id).page_count or 0
+        pages = summary.page_count or 0
         if not 1 <= number <= pages:
             raise ApiError(404, "unknown_page", f"document {document_id!r} has pages 1 to {pages}; there is no "
                                                 f"page {number}")
-        key = (source.sha256, number)
-        etag = f"{source.sha256[:16]}-{number}-{self.side}"
+        key = (summary.sha256, number)
+        etag = f"{summary.sha256[:16]}-{number}-{self.side}"
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:
                 self._cache.move_to_end(key)
                 return PageImage(cached, etag)
+        # Only now the file itself: a cached page costs one summary read, not the PDF's bytes.
+        source = store.source(document_id)  # UnknownDocumentError if deleted meanwhile: 404
+        if source is None or source.sha256 != summary.sha256:  # replaced meanwhile: check the new one's pages
+            if retry:
+                return self.get(store, document_id, number, retry=False)
+            raise ApiError(404, "no_pages", f"document {document_id!r} changed while its page was read")
         png = render_page(source.content, number, self.side, self.limits)
         with self._lock:
             if key not in self._cache and len(png) <= self.max_bytes:
