@@ -52,18 +52,19 @@ class BodyLimit:
         self.limit = limit
         self.upload_limit = upload_limit or limit
 
-    def limit_for(self, scope: Scope, headers: dict[bytes, bytes]) -> int:
-        """A file upload (multipart POST /v1/documents) may be larger than any other body: PDFs run to MBs."""
+    def limit_for(self, scope: Scope, headers: dict[bytes, bytes]) -> tuple[int, str]:
+        """The request's limit and the setting that sets it: a file upload (multipart POST /v1/documents) may
+        be larger than any other body, since PDFs run to MBs."""
         upload = scope.get("method") == "POST" and scope.get("path", "").rstrip("/") == "/v1/documents" \
             and headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
-        return self.upload_limit if upload else self.limit
+        return (self.upload_limit, "CITEQA_MAX_UPLOAD_BYTES") if upload else (self.limit, "CITEQA_MAX_BODY_BYTES")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers", []))
-        limit = self.limit_for(scope, headers)
+        limit, setting = self.limit_for(scope, headers)
         drain_limit = max(4 * limit, DRAIN_BYTES)
         declared = headers.get(b"content-length")
         # A client that waits for "100 Continue" has not sent its body, and must not be asked to.
@@ -71,7 +72,7 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             if drain and int(declared) <= drain_limit:
                 await self._drain(receive, 0, drain_limit)
-            await self._refuse(scope, receive, send, limit)
+            await self._refuse(scope, receive, send, limit, setting)
             return
         received = 0
         refused = False
@@ -86,7 +87,7 @@ class BodyLimit:
                     refused = True
                     if drain and message.get("more_body", False):
                         await self._drain(receive, received, drain_limit)
-                    await self._refuse(scope, receive, send, limit)
+                    await self._refuse(scope, receive, send, limit, setting)
                 raise _TooLarge
             return message
 
@@ -113,9 +114,7 @@ class BodyLimit:
             if not message.get("more_body", False):
                 return
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        setting = "CITEQA_MAX_UPLOAD_BYTES" if limit == self.upload_limit and limit != self.limit \
-            else "CITEQA_MAX_BODY_BYTES"
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int, setting: str) -> None:
         response = error_response(413, "payload_too_large", f"the request body is over {limit:,} bytes ({setting})")
         await response(scope, receive, send)
 
