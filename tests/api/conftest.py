@@ -21,6 +21,7 @@ none of these fixtures (fake answerers, settings) need no store. `locked_in_proc
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -43,6 +44,10 @@ from index.embed import Embedder
 from qa.reader import Reader
 
 ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# As the machine's probe starts it: no sandbox as root, and nothing that reaches for the (closed) network.
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"]
 ADMIN_TOKEN = "admin-secret-for-tests"
 API_TOKEN = "api-secret-for-tests"
 BACKENDS = ("embedded", "server")
@@ -218,3 +223,16 @@ def locked_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                            CITEQA_API_TOKEN=API_TOKEN)
     yield running
     stop(running)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's Chromium driven by Playwright, one per test module; the test is skipped where it is missing
+    (`.ci/run` installs it)."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium is not installed (.ci/run installs it)")
+    with playwright_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()

@@ -6,10 +6,7 @@ real server, with every request elsewhere blocked, for what the page shows.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from html.parser import HTMLParser
-from pathlib import Path
 
 import httpx
 import pytest
@@ -19,9 +16,6 @@ from api.app import CONTENT_SECURITY_POLICY
 # The page is the subject, not the store: the operations it lists are the same on either store.
 pytestmark = pytest.mark.embedded_only
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-quic"]
 API_TOKEN = "api-secret-for-tests"
 ASSETS = {"/docs/swagger-ui-bundle.js": "text/javascript", "/docs/start.js": "text/javascript",
           "/docs/swagger-ui.css": "text/css", "/docs/LICENSE": "text/plain"}
@@ -106,17 +100,6 @@ def test_docs_follows_the_api_token(locked_in_process) -> None:
     for path in ("/docs", *ASSETS):
         assert reader.get(path).status_code == 200, path
     assert anonymous.get("/").status_code == 200  # the chat page stays open; it asks for the token itself
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Chromium is not installed (.ci/run installs it)")
-    with playwright_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield launched
-        launched.close()
 
 
 @pytest.mark.slow  # a real server and a real browser

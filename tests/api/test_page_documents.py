@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.api.test_page import ADMIN, CHROMIUM, FLAGS, OUTPUT, ask, playwright_api
+from tests.api.test_page import ADMIN, OUTPUT, ask
 from tests.documents_made import encrypted, handbook_docx, handbook_pdf
 
 ADMIN_TOKEN = ADMIN["Authorization"].split(" ", 1)[1]
@@ -21,16 +20,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.embedded_only,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed (.ci/run installs it)"),
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield launched
-        launched.close()
+]  # `browser` (tests/api/conftest.py) skips these where Chromium is missing
 
 
 def open_panel_with_token(page) -> None:  # type: ignore[no-untyped-def]
