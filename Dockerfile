@@ -11,6 +11,7 @@ RUN pip install --index-url "$TORCH_INDEX" torch==2.13.0
 RUN useradd --create-home --uid 10001 citeqa && mkdir -p /data /app && chown citeqa /data /app
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY runtime ./runtime
 COPY index ./index
 COPY qa ./qa
 COPY api ./api

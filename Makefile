@@ -22,7 +22,7 @@ run: install
 	$(BIN)/citeqa serve --host 127.0.0.1 --port 8000
 
 lint: install
-	$(BIN)/ruff check index qa api tests bench lab
+	$(BIN)/ruff check runtime index qa api tests bench lab
 	$(BIN)/mypy
 
 test: install lint

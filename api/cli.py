@@ -218,17 +218,15 @@ def optimize(
     where the CPU has int8 dot products (or CITEQA_INFERENCE_DTYPE=int8), the float models elsewhere."""
     import time
 
-    from index.embed import KIND as EMBEDDER
-    from index.embed import optimized_embedder
-    from index.optimized import resolve_precision
-    from qa.optimize import optimized_reader
     from qa.reader import SHIPPED_MODEL
+    from runtime.models import EMBEDDER, READER, optimized_embedder, optimized_reader
+    from runtime.policy import resolve_precision
 
     settings = get_settings()
     serving = settings.reader.backend == "openvino"
     precision = settings.reader.precision if serving else resolve_precision("openvino", "auto")
     for kind, build in (
-        ("reader", lambda: optimized_reader(reader or settings.reader.path or SHIPPED_MODEL, settings.optimized_dir,
+        (READER, lambda: optimized_reader(reader or settings.reader.path or SHIPPED_MODEL, settings.optimized_dir,
                                             precision)),
         (EMBEDDER, lambda: optimized_embedder(settings.index.embedder_path, settings.optimized_dir, precision)),
     ):

@@ -66,10 +66,10 @@ def train_reader(
 
     import torch
 
-    from index.optimized import cpu_supports_fast_bf16
     from lab.negatives import NegativeMix
     from lab.training import TrainConfig
     from lab.training import train_reader as run_training
+    from runtime.policy import cpu_supports_fast_bf16
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("bm25s").setLevel(logging.WARNING)  # one "Building index" line per article otherwise

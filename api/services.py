@@ -18,8 +18,9 @@ from index.indexer import Indexer
 from index.retrieval import HybridRetriever
 from index.store import SqliteStore
 from qa.pipeline import QuestionAnswerer
-from qa.reader import Reader
+from qa.reader import SHIPPED_MODEL, Reader
 from qa.verifier import Verifier
+from runtime.models import embedder_encoder, reader_forward
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,9 @@ def default_article_path() -> Path:
 
 def build_embedder(settings: Settings) -> Embedder:
     """The embedder on the configured backend, not yet loaded."""
-    return Embedder(settings.index.embedder_path, backend=settings.reader.backend, cache_dir=settings.optimized_dir,
-                    precision=settings.reader.precision)
+    path = settings.index.embedder_path
+    return Embedder(path, embedder_encoder(path, settings.reader.backend, settings.reader.precision,
+                                           settings.optimized_dir))
 
 
 def build_index(settings: Settings, *, rebuilding: bool = False, embedder: Embedder | None = None) -> Index:
@@ -128,8 +130,9 @@ def open_index(settings: Settings, embedder: Embedder, *, rebuilding: bool = Fal
 def build_reader(settings: Settings, path: Path | None = None) -> Reader:
     """The reader from settings (or the model folder `path`), not yet loaded."""
     config = settings.reader
-    return Reader(path or config.path, max_length=config.max_length, stride=config.stride, dtype=config.dtype,
-                  backend=config.backend, cache_dir=settings.optimized_dir)
+    model_path = path or config.path or SHIPPED_MODEL
+    forward = reader_forward(model_path, config.backend, config.precision, settings.optimized_dir)
+    return Reader(model_path, forward, max_length=config.max_length, stride=config.stride)
 
 
 def build_answerer(settings: Settings, index: Index, reader: Reader) -> QuestionAnswerer:

@@ -17,9 +17,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.chunk import MIN_CHUNK_TOKENS
 from index.extract import ParseLimits
-from index.optimized import resolve_backend, resolve_precision
 from index.retrieval import DENSE_WEIGHT, FUSION_DEPTH, LEXICAL_WEIGHT, RRF_K
-from qa.reader import DEFAULT_STRIDE, DEFAULT_WINDOW
+from runtime.policy import resolve_backend, resolve_precision
+from runtime.windows import DEFAULT_STRIDE, DEFAULT_WINDOW
 
 DEFAULT_BACKEND = "auto"
 FLAT = SettingsConfigDict(env_prefix="CITEQA_", env_file=None, populate_by_name=True)

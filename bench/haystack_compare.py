@@ -26,6 +26,7 @@ from api.services import build_services  # noqa: E402
 from api.settings import Settings  # noqa: E402
 from lab.end_to_end import ArticleQuestion, PipelineRow, ingest_articles, load_articles, pipeline_scores  # noqa: E402
 from qa.reader import SHIPPED_MODEL, Reader  # noqa: E402
+from runtime.models import reader_forward  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / ".venv-haystack"
@@ -126,7 +127,7 @@ def main() -> None:
     args = parser.parse_args()
     threads = torch.get_num_threads()
     settings = Settings()
-    reader = Reader(settings.reader.path, dtype="fp32")
+    reader = Reader(settings.reader.path, reader_forward(settings.reader.path or SHIPPED_MODEL, precision="fp32"))
     documents, questions = load_articles(args.file, args.max_articles or None)
     squad = compare(args.file.name, documents, sample(questions, args.questions), settings, reader, threads)
     document, seed_questions = seed_set()

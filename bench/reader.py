@@ -11,9 +11,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SQUAD_V1, save  # noqa: E402
 
-from index.optimized import cpu_supports_fast_bf16  # noqa: E402
 from lab.evaluation import gold_questions  # noqa: E402
-from qa.reader import Passage, Reader  # noqa: E402
+from qa.reader import SHIPPED_MODEL, Passage, Reader  # noqa: E402
+from runtime.models import reader_forward  # noqa: E402
+from runtime.policy import cpu_supports_fast_bf16  # noqa: E402
 
 
 def five_passages(reader: Reader) -> tuple[str, list[Passage]]:
@@ -76,8 +77,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--agreement-questions", type=int, default=300)
     args = parser.parse_args()
-    fp32 = Reader(dtype="fp32")
-    bf16 = Reader(dtype="bf16")
+    fp32 = Reader(forward=reader_forward(SHIPPED_MODEL, precision="fp32"))
+    bf16 = Reader(forward=reader_forward(SHIPPED_MODEL, precision="bf16"))
     question, passages = five_passages(fp32)
     result = {
         "cpu_native_bf16": cpu_supports_fast_bf16(),

@@ -38,7 +38,7 @@ from lab.features import bucketed_batches
 from lab.metrics import abstention_curve, answerability_auc, best_over, exact_match, f1
 from lab.squad import read_squad
 from lab.training import FIT_TO_BUDGET_AT, StepPlan, adamw, optimizer_step
-from qa.reader import pad_windows
+from runtime.windows import pad_windows
 
 log = logging.getLogger("lab.distil")
 

@@ -20,7 +20,7 @@ import torch
 
 from lab.examples import SquadExample
 from lab.features import NO_ANSWER_INDEX, label_window
-from qa.reader import span_candidates
+from runtime.windows import span_candidates
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from lab.examples import SquadExample
-from qa.reader import pad_windows
+from runtime.windows import pad_windows
 
 NO_ANSWER_INDEX = 0  # the [CLS] token carries "no answer"
 

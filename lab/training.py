@@ -17,7 +17,7 @@ import torch
 from lab.examples import mixed_with_real_unanswerable, shuffled_examples
 from lab.features import bucketed_batches, collate, tokenize_examples
 from lab.negatives import NegativeMix
-from qa.reader import DEFAULT_STRIDE, DEFAULT_WINDOW
+from runtime.windows import DEFAULT_STRIDE, DEFAULT_WINDOW
 
 log = logging.getLogger(__name__)
 

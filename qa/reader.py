@@ -11,21 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from index.chunk import PARAGRAPH_BREAK
-from index.embed import BACKENDS
-from index.optimized import resolve_precision
-from qa.runtime import Forward, OpenVINOForward, TorchForward
+from runtime.forward import Forward
+from runtime.models import reader_forward
+from runtime.windows import DEFAULT_STRIDE, DEFAULT_WINDOW, span_candidates, window_feed
 
 SHIPPED_MODEL = Path(__file__).resolve().parent / "reader_model"
 CALIBRATION_FILE = "calibration.json"
 # The score calibration of the int8 OpenVINO reader, when quantization moved its margins (else CALIBRATION_FILE;
 # the float OpenVINO model computes what torch does, so it keeps torch's).
 OPENVINO_CALIBRATION_FILE = "calibration-openvino.json"
-# Tokens per window and overlap between windows of a long passage; `citeqa train-reader` uses the same.
-DEFAULT_WINDOW = 256
-DEFAULT_STRIDE = 96
 
 
 @dataclass(frozen=True)
@@ -63,11 +59,6 @@ class ReaderOutput:
     no_answer_score: float
 
 
-def resolve_dtype(requested: str) -> torch.dtype:
-    """torch's dtype: bf16 only where the CPU runs it natively; it is emulated (and slow) elsewhere."""
-    return torch.bfloat16 if resolve_precision("torch", requested) == "bf16" else torch.float32
-
-
 @dataclass(frozen=True)
 class Calibration:
     """Platt scaling of the span-vs-no-answer logit margin: p = sigmoid(scale * margin + bias)."""
@@ -90,55 +81,22 @@ class Calibration:
         return cls(float(data["scale"]), float(data["bias"]))
 
 
-def pad_windows(
-    input_ids: Sequence[Sequence[int]], token_types: Sequence[Sequence[int]], pad_id: int = 0
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(input ids, token types, attention mask) of a batch of windows, right-padded to the longest.
-
-    Shared by inference and training, so the model is trained on batches laid out as it will read them.
-    """
-    width = max(len(ids) for ids in input_ids)
-    ids = torch.full((len(input_ids), width), pad_id, dtype=torch.long)
-    types = torch.zeros_like(ids)
-    mask = torch.zeros_like(ids)
-    for row, (row_ids, row_types) in enumerate(zip(input_ids, token_types, strict=True)):
-        ids[row, : len(row_ids)] = torch.tensor(row_ids)
-        types[row, : len(row_types)] = torch.tensor(row_types)
-        mask[row, : len(row_ids)] = 1
-    return ids, types, mask
-
-
-def span_candidates(start_logits: np.ndarray, end_logits: np.ndarray, context: np.ndarray, max_tokens: int,
-                    candidates: int = 20) -> list[tuple[int, int]]:
-    """(start, end) token pairs inside the context, start <= end, at most `max_tokens` long, from the
-    `candidates` best starts and ends: the spans a window can answer with. Shared by the reader and the
-    lab's gold-paragraph decoder, so both decode alike."""
-    top_starts = np.argsort(-np.where(context, start_logits, -np.inf))[:candidates]
-    top_ends = np.argsort(-np.where(context, end_logits, -np.inf))[:candidates]
-    return [(int(s), int(e)) for s in top_starts if context[s]
-            for e in top_ends if context[e] and s <= e < s + max_tokens]
-
-
 class Reader:
     """A BERT span-extraction model loaded once; thread-safe `run()`.
 
-    `backend` picks only the forward pass (qa/runtime.py): "torch" runs the weights as trained, "openvino" a
-    model derived from them and cached in `cache_dir` (built on first load). `dtype` is the number format:
-    "auto", "bf16", "fp32", or "int8" (openvino only); openvino's bf16 and fp32 run its float model.
-    Tokenisation, windows, span decoding and calibration are this class's, whatever the backend.
+    `forward` is the model's forward pass (runtime/models.py `reader_forward`: torch as trained, or the OpenVINO
+    model derived from the same weights); by default torch on `model_path`. Tokenisation, windows, span decoding
+    and calibration are this class's, whatever runs the forward pass.
     """
 
     def __init__(
         self,
         model_path: Path | None = None,
+        forward: Forward | None = None,
         max_length: int = DEFAULT_WINDOW,
         stride: int = DEFAULT_STRIDE,
         max_answer_tokens: int = 30,
         batch_size: int = 16,
-        dtype: str = "auto",
-        threads: int | None = None,
-        backend: str = "torch",
-        cache_dir: Path | None = None,
     ) -> None:
         self.model_path = Path(model_path or SHIPPED_MODEL)
         if not (self.model_path / "config.json").exists():
@@ -149,44 +107,34 @@ class Reader:
             raise ValueError("stride must be in [0, max_length)")
         if max_answer_tokens < 1 or batch_size < 1:
             raise ValueError("max_answer_tokens and batch_size must be positive")
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        if backend == "openvino" and cache_dir is None:
-            raise ValueError("the openvino backend needs a cache folder for its optimized model")
         self.max_length = max_length
         self.stride = stride
         self.max_answer_tokens = max_answer_tokens
         self.batch_size = batch_size
-        self.precision = resolve_precision(backend, dtype)
-        self.dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32  # torch's
-        self.threads = threads
-        self.backend = backend
-        self.cache_dir = cache_dir
-        self.calibration = Calibration.load(self.model_path, backend, self.precision)
-        self._model: Forward | None = None
+        self.forward = forward or reader_forward(self.model_path)
+        self.calibration = Calibration.load(self.model_path, self.forward.backend, self.forward.precision)
         self._tokenizer: Any = None
         self._lock = threading.Lock()
 
+    @property
+    def backend(self) -> str:
+        return self.forward.backend
+
+    @property
+    def precision(self) -> str:
+        return self.forward.precision
+
     def warm_up(self) -> None:
         """Load tokenizer and model (once; the openvino backend first builds its cached model if missing)."""
-        if self._model is not None:
+        if self._tokenizer is not None:
             return
         with self._lock:
-            if self._model is not None:
+            if self._tokenizer is not None:
                 return
             from transformers import AutoTokenizer
 
+            self.forward.warm_up()
             self._tokenizer = AutoTokenizer.from_pretrained(str(self.model_path))
-            self._model = self._load_forward()
-
-    def _load_forward(self) -> Forward:
-        if self.backend == "openvino":
-            from qa.optimize import optimized_reader
-
-            assert self.cache_dir is not None
-            xml = optimized_reader(self.model_path, self.cache_dir, self.precision)
-            return OpenVINOForward(xml, self.threads, self.precision)
-        return TorchForward(self.model_path, bf16=self.dtype == torch.bfloat16, threads=self.threads)
 
     @property
     def tokenizer(self) -> Any:
@@ -213,18 +161,14 @@ class Reader:
         order = sorted(range(windows), key=lambda i: len(encoding["input_ids"][i]))
         for offset in range(0, windows, self.batch_size):
             rows = order[offset : offset + self.batch_size]
-            start_logits, end_logits = self._forward([encoding["input_ids"][i] for i in rows],
-                                                     [encoding["token_type_ids"][i] for i in rows])
+            outputs = self.forward(window_feed([encoding["input_ids"][i] for i in rows],
+                                               [encoding["token_type_ids"][i] for i in rows]))
+            start_logits, end_logits = outputs["start_logits"], outputs["end_logits"]
             for position, row in enumerate(rows):
                 length = len(encoding["input_ids"][row])
                 starts[row, :length] = start_logits[position, :length]
                 ends[row, :length] = end_logits[position, :length]
         return encoding, starts, ends
-
-    def _forward(self, input_ids: list[list[int]], token_types: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-        ids, types, mask = pad_windows(input_ids, token_types)
-        assert self._model is not None
-        return self._model(ids.numpy(), types.numpy(), mask.numpy())
 
     def run(self, question: str, passages: Sequence[Passage], top_k: int = 5) -> ReaderOutput:
         """Rank answer spans over all passages; spans found twice (overlapping chunks) are merged."""

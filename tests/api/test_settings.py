@@ -10,9 +10,11 @@ from pydantic import ValidationError
 from api.services import build_embedder, build_reader
 from api.settings import IndexSettings, ServerSettings, Settings
 from index.chunk import MIN_CHUNK_TOKENS
-from index.optimized import cpu_supports_avx2, cpu_supports_fast_bf16, cpu_supports_fast_int8
 from index.retrieval import RRF_K
-from qa.reader import DEFAULT_STRIDE, DEFAULT_WINDOW, Reader
+from qa.reader import SHIPPED_MODEL, Reader
+from runtime.models import reader_forward
+from runtime.policy import cpu_supports_avx2, cpu_supports_fast_bf16, cpu_supports_fast_int8
+from runtime.windows import DEFAULT_STRIDE, DEFAULT_WINDOW
 
 
 @pytest.mark.parametrize("blank", ["", "  "])
@@ -85,7 +87,7 @@ def test_inference_backend_is_one_flat_variable_for_reader_and_embedder(monkeypa
     assert settings.optimized_dir == tmp_path / "models"
     reader, embedder = build_reader(settings), build_embedder(settings)  # built, not loaded: nothing optimized yet
     assert (reader.backend, embedder.backend) == ("openvino", "openvino")
-    assert reader.cache_dir == embedder.cache_dir == settings.optimized_dir
+    assert not (settings.optimized_dir).exists()  # nothing derived until a model loads
     monkeypatch.setenv("CITEQA_INFERENCE_BACKEND", "onnx")
     with pytest.raises(ValidationError):
         Settings()
@@ -104,7 +106,7 @@ def test_inference_backend_is_one_flat_variable_for_reader_and_embedder(monkeypa
     assert Settings().reader.backend == "torch"
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
     with pytest.raises(ValueError, match="cache folder"):
-        Reader(backend="openvino")
+        reader_forward(SHIPPED_MODEL, backend="openvino")
 
 
 def test_int8_is_refused_on_torch_and_a_precision_carries_over_a_backend_change(
@@ -114,7 +116,7 @@ def test_int8_is_refused_on_torch_and_a_precision_carries_over_a_backend_change(
     with pytest.raises(ValidationError, match="openvino backend only"):
         Settings()
     with pytest.raises(ValueError, match="openvino backend only"):
-        Reader(dtype="int8")
+        reader_forward(SHIPPED_MODEL, precision="int8")
     monkeypatch.setenv("CITEQA_INFERENCE_BACKEND", "openvino")
     settings = Settings()
     assert settings.reader.precision == "int8"

@@ -15,9 +15,9 @@ from api.services import build_embedder, build_reader
 from api.settings import Settings
 from index.chunk import Chunker, paragraph_spans, tokenizer_counter
 from index.embed import Embedder
-from index.optimized import META_FILE, cache_key
-from qa.optimize import optimized_reader
 from qa.reader import SHIPPED_MODEL, Passage, Reader
+from runtime.cache import META_FILE, cache_key
+from runtime.models import optimized_reader, reader_forward
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 pytestmark = pytest.mark.slow  # each optimized model takes about a minute to build on 2 cores
@@ -71,7 +71,7 @@ def test_openvino_reader_gives_torch_top_span_on_the_default_article(
 
 def test_the_span_head_and_the_feed_forward_outputs_stay_float(openvino_reader: Reader,
                                                                openvino_settings: Settings) -> None:
-    """The int8 recipe (qa/optimize.py, KEEP_FLOAT): every other projection reads a quantized activation."""
+    """The int8 recipe (runtime/models.py, KEEP_FLOAT): every other projection reads a quantized activation."""
     import openvino
 
     xml = optimized_reader(openvino_reader.model_path, openvino_settings.optimized_dir)
@@ -119,19 +119,18 @@ def test_the_cache_is_reused_for_the_same_weights_and_rebuilt_when_they_change(
     save_file(weights, str(copy / "model.safetensors"), metadata={"format": "pt"})
     rebuilt = optimized_reader(copy, cache)
     assert rebuilt != built and rebuilt.exists() and built.exists()
-    changed = Reader(copy, backend="openvino", cache_dir=cache)
+    changed = Reader(copy, reader_forward(copy, "openvino", "int8", cache))
     question, passage = "Who is the lighthouse keeper?", [Passage("d", 0, "The keeper is named Ambrose Quill.")]
     assert changed.run(question, passage).spans[0].text == openvino_reader.run(question, passage).spans[0].text
     assert not list(cache.glob(".staging-*"))
 
 
 def test_window_widths_are_padded_for_openvino_and_the_logits_cut_back(openvino_reader: Reader) -> None:
-    """OpenVINOModel rounds widths up to a multiple of 16 (bounded per-shape caches); padding is masked, so
+    """OpenVINOForward rounds widths up to a multiple of 16 (bounded per-shape caches); padding is masked, so
     the real positions' logits are those of the unpadded batch, and the caller gets its own width back."""
-    from index.optimized import SHAPE_MULTIPLE
-    from qa.runtime import OpenVINOForward
+    from runtime.openvino import SHAPE_MULTIPLE, OpenVINOForward
 
-    forward = openvino_reader._model
+    forward = openvino_reader.forward
     assert isinstance(forward, OpenVINOForward)
     rng = np.random.default_rng(0)
     width = 3 * SHAPE_MULTIPLE + 5
@@ -141,10 +140,11 @@ def test_window_widths_are_padded_for_openvino_and_the_logits_cut_back(openvino_
     types[:, width // 2 :] = 1
     mask = np.ones_like(ids)
     mask[1, width - 9 :] = 0  # a shorter second window, as pad_windows lays out a batch
-    starts, ends = forward(ids, types, mask)
+    outputs = forward({"input_ids": ids, "token_type_ids": types, "attention_mask": mask})
+    starts, ends = outputs["start_logits"], outputs["end_logits"]
     assert starts.shape == ends.shape == (2, width)
-    # The same batch unpadded, straight to OpenVINO (OpenVINOModel.run pads; this request does not).
-    request = forward._model._compiled.create_infer_request()
+    # The same batch unpadded, straight to OpenVINO (OpenVINOForward pads; this request does not).
+    request = forward._compiled.create_infer_request()
     results = request.infer({"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
     unpadded = {name: np.array(value) for output, value in results.items() for name in output.get_names()}
     assert np.allclose(starts, unpadded["start_logits"], atol=0.05)

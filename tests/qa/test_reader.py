@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from index.optimized import cpu_supports_fast_bf16
-from qa.reader import AnswerSpan, Calibration, Passage, Reader, merge_spans, resolve_dtype
+from qa.reader import AnswerSpan, Calibration, Passage, Reader, merge_spans
+from runtime.models import reader_forward
+from runtime.policy import cpu_supports_fast_bf16, resolve_precision
 
 STORY = "The lighthouse keeper on the island is named Ambrose Quill. He has lived there since 1987."
 
@@ -58,8 +59,8 @@ def test_answer_length_is_limited(reader: Reader) -> None:
 
 
 def test_bf16_and_fp32_agree_on_the_top_span(reader: Reader) -> None:
-    fp32 = Reader(reader.model_path, dtype="fp32")
-    bf16 = Reader(reader.model_path, dtype="bf16")
+    fp32 = Reader(reader.model_path, reader_forward(reader.model_path, precision="fp32"))
+    bf16 = Reader(reader.model_path, reader_forward(reader.model_path, precision="bf16"))
     question = "Who is the lighthouse keeper?"
     assert fp32.run(question, [Passage("d", 0, STORY)]).spans[0].text == \
         bf16.run(question, [Passage("d", 0, STORY)]).spans[0].text
@@ -70,7 +71,7 @@ def test_validation_and_calibration() -> None:
         Reader("/nonexistent")  # type: ignore[arg-type]
     assert Calibration(1.0, 0.0).probability(0.0) == 0.5
     assert Calibration(1.0, 0.0).probability(1000.0) == pytest.approx(1.0)
-    assert str(resolve_dtype("fp32")) == "torch.float32"
+    assert resolve_precision("torch", "fp32") == "fp32"
 
 
 def test_a_onednn_cap_below_bf16_means_fp32(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,7 +81,7 @@ def test_a_onednn_cap_below_bf16_means_fp32(monkeypatch: pytest.MonkeyPatch) -> 
     uncapped = cpu_supports_fast_bf16()
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
     assert cpu_supports_fast_bf16() is False
-    assert str(resolve_dtype("auto")) == "torch.float32"
+    assert resolve_precision("torch", "auto") == "fp32"
     for cap in ("ALL", "avx512_core_bf16", "AVX512_CORE_AMX"):
         monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
         assert cpu_supports_fast_bf16() is uncapped
