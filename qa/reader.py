@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ import torch
 from index.chunk import PARAGRAPH_BREAK
 from index.embed import BACKENDS
 from index.optimized import resolve_precision
+from qa.logistic import sigmoid
 from qa.runtime import Forward, OpenVINOForward, TorchForward
 
 SHIPPED_MODEL = Path(__file__).resolve().parent / "reader_model"
@@ -76,8 +76,7 @@ class Calibration:
     bias: float = 0.0
 
     def probability(self, margin: float) -> float:
-        value = self.scale * margin + self.bias
-        return 1.0 / (1.0 + math.exp(-max(min(value, 60.0), -60.0)))
+        return sigmoid(self.scale * margin + self.bias)
 
     @classmethod
     def load(cls, folder: Path, backend: str = "torch", precision: str = "int8") -> Calibration:

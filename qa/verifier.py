@@ -22,6 +22,7 @@ import numpy as np
 
 from index.base import Span
 from index.chunk import PARAGRAPH_BREAK
+from qa.logistic import sigmoid
 from qa.reader import AnswerSpan
 from qa.text import normalize_answer
 
@@ -185,8 +186,7 @@ class Verifier:
     intercept: float
 
     def probability(self, features: np.ndarray) -> float:
-        value = float(self.coef @ ((features - self.mean) / self.scale)) + self.intercept
-        return 1.0 / (1.0 + math.exp(-max(min(value, 60.0), -60.0)))
+        return sigmoid(float(self.coef @ ((features - self.mean) / self.scale)) + self.intercept)
 
     def to_json(self, fitted_on: str) -> str:
         return json.dumps({"features": list(FEATURES), "mean": self.mean.tolist(), "scale": self.scale.tolist(),
