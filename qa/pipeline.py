@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from index.base import StoredChunk
 from index.layout import NOWHERE, Location
 from index.retrieval import HybridRetriever, SearchHit
+from qa.logistic import odds
 from qa.reader import AnswerSpan, Passage, Reader, ReaderOutput, merge_spans
 from qa.text import normalize_answer
 from qa.verifier import ReadPassage, Verifier, answer_features
@@ -209,7 +210,7 @@ def vote_by_answer(output: ReaderOutput) -> ReaderOutput:
     best: dict[str, AnswerSpan] = {}
     for span in output.spans:
         key = normalize_answer(span.text) or span.text
-        votes[key] = votes.get(key, 0.0) + math.exp(min(span.margin, 50.0))
+        votes[key] = votes.get(key, 0.0) + odds(span.margin)
         if key not in best or span.margin > best[key].margin:
             best[key] = span
     ranked = sorted(best, key=lambda key: (-votes[key], -best[key].margin))

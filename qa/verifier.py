@@ -22,9 +22,8 @@ import numpy as np
 
 from index.base import Span
 from index.chunk import PARAGRAPH_BREAK
-from qa.logistic import sigmoid
+from qa.logistic import odds, sigmoid
 from qa.reader import AnswerSpan
-from qa.text import normalize_answer
 
 VERIFIER_FILE = "verifier.json"
 # The verifier looks at the best spans only: agreement further down the ranking adds nothing measurable.
@@ -135,14 +134,17 @@ def _share(words: set[str], found_in: set[str]) -> float:
 
 
 def answer_features(question: str, spans: Sequence[AnswerSpan], passages: Sequence[ReadPassage]) -> np.ndarray:
-    """The FEATURES of the best (first) span, from the question, the ranked spans and the passages read."""
+    """The FEATURES of the best (first) span, from the question, the voted spans and the passages read.
+
+    `spans` are the answers as `qa.pipeline.vote_by_answer` ranks them, one span per answer, so every span
+    after the first is another answer: `margin_gap` is the lead over the runner-up, `vote_share` the best
+    span's odds among the top SPANS_SEEN answers' (each answer's best span; copies pooled by the vote are
+    not counted again).
+    """
     spans = spans[:SPANS_SEEN]
     best = spans[0]
     passage = passages[best.passage_index]
-    keys = [normalize_answer(span.text) or span.text for span in spans]
-    others = [span for span, key in zip(spans[1:], keys[1:], strict=True) if key != keys[0]]
-    odds = [math.exp(min(span.margin, 50.0)) for span in spans]
-    agreeing = sum(o for key, o in zip(keys, odds, strict=True) if key == keys[0])
+    span_odds = [odds(span.margin) for span in spans]
     covering, sentence = _sentences(passage, best.start, best.end)  # with what it rests on; and the next one
     sentence_words, passage_words = content_words(sentence), content_words(passage.text)
     everywhere = set().union(*(content_words(p.text) for p in passages))
@@ -156,8 +158,8 @@ def answer_features(question: str, spans: Sequence[AnswerSpan], passages: Sequen
     lexical = passage.lexical_score or 0.0
     values = {
         "margin": best.margin,
-        "margin_gap": min(best.margin - others[0].margin, 10.0) if others else 10.0,
-        "vote_share": agreeing / sum(odds),
+        "margin_gap": min(best.margin - spans[1].margin, 10.0) if len(spans) > 1 else 10.0,
+        "vote_share": span_odds[0] / sum(span_odds),
         "passage_rank": math.log1p(best.passage_index),
         "answer_words": math.log1p(len(_WORD.findall(best.text))),
         "answer_in_question": _share(answer_words, asked) if answer_words else 0.0,

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from index.chunk import Span
-from qa.reader import AnswerSpan
+from qa.pipeline import vote_by_answer
+from qa.reader import AnswerSpan, ReaderOutput
 from qa.verifier import FEATURES, VERIFIER_FILE, ReadPassage, Verifier, answer_features
 
 TEXT = "Mount Kelra is a volcano on the island of Osk. It last erupted in 1821, burying the village of Tarn."
@@ -25,7 +27,9 @@ def span(text: str, margin: float = 3.0, index: int = 0) -> AnswerSpan:
 
 
 def features(question: str, *spans: AnswerSpan, passages: list[ReadPassage] | None = None) -> dict[str, float]:
-    values = answer_features(question, list(spans), passages or [passage()])
+    """The features of the spans as the pipeline passes them: voted, one span per answer."""
+    voted = vote_by_answer(ReaderOutput(list(spans), 1.0)).spans
+    values = answer_features(question, voted, passages or [passage()])
     return dict(zip(FEATURES, values.tolist(), strict=True))
 
 
@@ -48,6 +52,8 @@ def test_agreement_overlap_and_retrieval_features() -> None:
     agreeing = features("When did it erupt?", span("1821", 3.0), span("1821", 2.0, index=1), span("Tarn", 1.0),
                         passages=[passage(), passage(0.3, None)])
     alone = features("When did it erupt?", span("1821", 3.0), span("Tarn", 2.9))
+    # The vote pooled the two "1821" spans into one answer: its share is of the answers' best spans' odds.
+    assert agreeing["vote_share"] == pytest.approx(math.exp(3.0) / (math.exp(3.0) + math.exp(1.0)))
     assert agreeing["vote_share"] > alone["vote_share"]
     assert agreeing["margin_gap"] == pytest.approx(2.0) and alone["margin_gap"] == pytest.approx(0.1)
     assert agreeing["dense_top"] == pytest.approx(0.6)
