@@ -45,8 +45,9 @@ class Citation:
 
 @dataclass(frozen=True)
 class Reading:
-    """What the pipeline read for a question: the hits in rank order and the reader's voted spans."""
+    """What the pipeline read for a question (stripped): the hits in rank order and the reader's voted spans."""
 
+    question: str
     hits: list[SearchHit]
     output: ReaderOutput
 
@@ -106,16 +107,16 @@ class QuestionAnswerer:
     def run(self, question: str, document_ids: Sequence[str] | None = None,
             top_k: int | None = None) -> Answer:
         """Answer from the stored documents (only `document_ids` when given; UnknownDocumentError if one
-        is not stored), or say they do not answer: `answer` None with the closest passage cited."""
-        question = question.strip()
+        is not stored), or say they do not answer: `answer` None with the closest passage cited.
+        ValueError if the question is empty."""
         reading = self.read(question, document_ids, top_k)
-        hits, output = reading.hits, reading.output
+        question, hits, output = reading.question, reading.hits, reading.output
         if not hits:
             return Answer(question, None, 0.0, [])
         if not output.spans:
             return Answer(question, None, 0.0, [_passage_citation(hits[0].chunk, hits[0].start, hits[0].end)])
         best = output.spans[0]
-        score = self.score(question, reading)
+        score = self.score(reading)
         chunk = hits[best.passage_index].chunk
         if score < self.threshold:
             return Answer(question, None, score, [_passage_citation(chunk, best.start, best.end)])
@@ -123,23 +124,27 @@ class QuestionAnswerer:
         return Answer(question, citation.text, score, [citation])
 
     def read(self, question: str, document_ids: Sequence[str] | None = None, top_k: int | None = None) -> Reading:
-        """Retrieve and read: the hits and the voted spans, before any no-answer decision."""
+        """Retrieve and read: the hits and the voted spans, before any no-answer decision.
+
+        The question is checked here, once (ValueError if it is empty), and stripped; the retriever and the
+        reader take it as it is.
+        """
         question = question.strip()
         if not question:
             raise ValueError("question is empty")
         hits = self.retriever.run(question, top_k or self.top_k, document_ids)
         if not hits:
-            return Reading([], ReaderOutput([], 1.0))
-        return Reading(hits, vote_by_answer(self._read(question, self._passages(hits))))
+            return Reading(question, [], ReaderOutput([], 1.0))
+        return Reading(question, hits, vote_by_answer(self._read(question, self._passages(hits))))
 
-    def score(self, question: str, reading: Reading) -> float:
+    def score(self, reading: Reading) -> float:
         """The probability that the best span answers: the verifier's when there is one, else the reader's."""
         spans = reading.output.spans
         if not spans:
             return 0.0
         if self.verifier is None:
             return spans[0].score
-        return self.verifier.probability(answer_features(question, spans, reading.passages()))
+        return self.verifier.probability(answer_features(reading.question, spans, reading.passages()))
 
     def with_threshold(self, threshold: float) -> QuestionAnswerer:
         """The same pipeline (retriever, reader, settings) with another no-answer threshold."""

@@ -227,8 +227,6 @@ class Reader:
 
     def run(self, question: str, passages: Sequence[Passage], top_k: int = 5) -> ReaderOutput:
         """Rank answer spans over all passages; spans found twice (overlapping chunks) are merged."""
-        if not question.strip():
-            raise ValueError("question is empty")
         if not passages:
             return ReaderOutput([], 1.0)
         encoding, starts, ends = self.logits(question, passages)

@@ -73,6 +73,18 @@ def test_the_score_is_the_verifiers_probability_and_its_verdict_decides(answerer
     assert skeptic.with_threshold(0.0)(question).answer is not None
 
 
+def test_an_empty_question_is_refused_and_a_question_is_stripped_once(index: Index, reader: Reader) -> None:
+    """The pipeline's public entry checks the question; the retriever and the reader below take it as it is."""
+    answerer = pipeline(index, reader)
+    for blank in ("", "  \n\t"):
+        with pytest.raises(ValueError, match="question is empty"):
+            answerer(blank)
+        with pytest.raises(ValueError, match="question is empty"):
+            answerer.read(blank)
+    assert answerer("  Who keeps the light?\n").question == "Who keeps the light?"
+    assert answerer.read(" Who keeps the light? ").question == "Who keeps the light?"
+
+
 def test_document_filter(answerer: QuestionAnswerer, index: Index) -> None:
     index.indexer.add(make_document("The capital of Peru is Lima.", document_id="peru"))
     answer = answerer("What is the capital of Peru?", document_ids=["peru"])
