@@ -12,7 +12,7 @@ from index.retrieval import HybridRetriever, SearchHit
 from qa.logistic import odds
 from qa.reader import AnswerSpan, Passage, Reader, ReaderOutput, merge_spans
 from qa.text import normalize_answer
-from qa.verifier import ReadPassage, Verifier, answer_features
+from qa.verifier import Verifier, answer_features
 
 # Spans the reader returns per read; answers are then voted on among them (`vote_by_answer`).
 CANDIDATE_SPANS = 10
@@ -50,10 +50,6 @@ class Reading:
     question: str
     hits: list[SearchHit]
     output: ReaderOutput
-
-    def passages(self) -> list[ReadPassage]:
-        return [ReadPassage(hit.chunk.context_start, hit.chunk.context_text, hit.chunk.sentences,
-                            hit.dense_score, hit.lexical_score) for hit in self.hits]
 
 
 @dataclass(frozen=True)
@@ -144,7 +140,7 @@ class QuestionAnswerer:
             return 0.0
         if self.verifier is None:
             return spans[0].score
-        return self.verifier.probability(answer_features(reading.question, spans, reading.passages()))
+        return self.verifier.probability(answer_features(reading.question, spans, reading.hits))
 
     def with_threshold(self, threshold: float) -> QuestionAnswerer:
         """The same pipeline (retriever, reader, settings) with another no-answer threshold."""

@@ -62,7 +62,7 @@ def test_the_score_is_the_verifiers_probability_and_its_verdict_decides(answerer
     question = "who said the troops were fleeing?"
     reading = answerer.read(question)
     assert answerer.verifier is not None  # the shipped reader comes with its verifier
-    expected = answerer.verifier.probability(answer_features(question, reading.output.spans, reading.passages()))
+    expected = answerer.verifier.probability(answer_features(question, reading.output.spans, reading.hits))
     assert answerer(question).score == pytest.approx(expected)
     size = len(FEATURES)
     doubting = Verifier(np.zeros(size), np.ones(size), np.zeros(size), -5.0)  # says no to every answer
