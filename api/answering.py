@@ -18,13 +18,13 @@ from qa.followup import Turn, resolve_conversation
 from qa.pipeline import Answer
 
 
-def check_question(question: str, limit: int) -> str:
+def check_question(question: str, limit: int) -> None:
+    """The HTTP checks of a question as sent, so a blank or long one gets its own 422; the pipeline strips it."""
     if not question.strip():
         raise ApiError(422, "empty_question", "the question is empty")
     if len(question) > limit:
         raise ApiError(422, "question_too_long", f"the question has {len(question):,} characters; "
                                                  f"the limit is {limit:,}")
-    return question.strip()
 
 
 def check_document_ids(document_ids: Sequence[str] | None) -> list[str] | None:
@@ -73,7 +73,7 @@ class AnswerWorkers:
 
 async def answer_question(services: Services, workers: AnswerWorkers, question: str,
                           document_ids: Sequence[str] | None, top_k: int | None = None) -> Answer:
-    question = check_question(question, services.settings.server.max_question_chars)
+    check_question(question, services.settings.server.max_question_chars)
     wanted = check_document_ids(document_ids)
     return await workers.run(lambda: services.answerer.run(question, wanted, top_k))
 
@@ -123,7 +123,7 @@ async def answer_chat(services: Services, workers: AnswerWorkers, messages: Sequ
     """
     limits = services.settings.server
     check_conversation(messages, limits)
-    latest, turns = conversation(messages)
-    question = check_question(latest, limits.max_question_chars)
+    question, turns = conversation(messages)
+    check_question(question, limits.max_question_chars)
     wanted = check_document_ids(document_ids)
     return await workers.run(lambda: services.answerer.run(resolve_conversation(question, turns), wanted))

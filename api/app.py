@@ -199,7 +199,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         path = request.url.path
         if path.startswith(("/v1/", docs_page.DOCS_PATH + "/")) or path in TOKEN_PATHS:
             try:
-                require_reader(request, settings)
+                require_reader(request)
             except ApiError as error:  # raised in a middleware, so no exception handler would see it
                 return error_response(error.status, error.code, error.message, error.headers)
         return await call_next(request)

@@ -1,4 +1,4 @@
-"""Shared request dependencies: services, settings and access tokens, as Annotated aliases."""
+"""Shared request dependencies: services, workers and access tokens (checked against the app's settings)."""
 
 from __future__ import annotations
 
@@ -32,11 +32,6 @@ def get_workers(request: Request) -> AnswerWorkers:
     return workers
 
 
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -47,8 +42,9 @@ def _matches(token: str | None, expected: str | None) -> bool:
     return bool(token and expected) and hmac.compare_digest(token.encode(), expected.encode())  # type: ignore[union-attr]
 
 
-def require_reader(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> None:
+def require_reader(request: Request) -> None:
     """When CITEQA_API_TOKEN is set, /v1 routes need it (or the admin token)."""
+    settings: Settings = request.app.state.settings
     if not settings.server.api_token:
         return
     token = _bearer(request)
@@ -72,8 +68,9 @@ def rate_limit_key(request: Request, settings: Settings) -> str | None:
     return f"host:{request.client.host if request.client else 'unknown'}"
 
 
-def require_admin(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> None:
+def require_admin(request: Request) -> None:
     """Writes need the admin token; with none configured, writes are disabled."""
+    settings: Settings = request.app.state.settings
     if not settings.server.admin_token:
         raise ApiError(403, "writes_disabled",
                        "document writes are disabled: set CITEQA_ADMIN_TOKEN and send it as a Bearer token")
@@ -84,6 +81,5 @@ def require_admin(request: Request, settings: Annotated[Settings, Depends(get_se
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 WorkersDep = Annotated[AnswerWorkers, Depends(get_workers)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 ReaderAccess = Depends(require_reader)
 AdminAccess = Depends(require_admin)

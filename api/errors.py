@@ -12,8 +12,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from api.schemas import ErrorBody
+from index.base import DocumentExistsError, UnknownDocumentError
 from index.documents import DocumentError
-from index.store import DocumentExistsError, UnknownDocumentError
 
 log = logging.getLogger(__name__)
 

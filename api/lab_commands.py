@@ -89,7 +89,7 @@ def train_reader(
     console.print(f"exported {final}")
 
 
-BACKEND_HELP = "torch (the weights as trained) or openvino (the int8 model `citeqa optimize` derives)"
+BACKEND_HELP = "torch (the weights as trained) or openvino (the model `citeqa optimize` derives: int8, or float)"
 
 
 def _reader(path: Path | None, dtype: str, backend: str | None = None) -> Any:
@@ -191,7 +191,8 @@ def calibrate_reader(
     count: int = 2000, negative_ratio: float = 0.1, retrieved_negative_ratio: float = 0.0,
     answer_removed_ratio: float = 0.0, entity_swapped_ratio: float = 0.0, negated_ratio: float = 0.0,
     antonym_ratio: float = 0.0, seed: int = 13,
-    backend: Annotated[str, typer.Option(help=BACKEND_HELP + "; openvino writes calibration-openvino.json")] = "torch",
+    backend: Annotated[str, typer.Option(
+        help=BACKEND_HELP + "; openvino calibrates its int8 model (calibration-openvino.json)")] = "torch",
 ) -> None:
     """Fit the score calibration (Platt scaling) on held-out training examples (same negatives as training)."""
     from dataclasses import asdict

@@ -37,8 +37,8 @@ class IndexSettings(BaseSettings):
     model_config = FLAT
 
     data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("citeqa")))
-    # The openvino backend's derived int8 models: a cache keyed by the weights' digest, so one per user serves
-    # every data folder (tests and `citeqa eval` scratch stores included); None: <user cache dir>/optimized.
+    # The openvino backend's derived models, int8 and float: a cache keyed by the weights' digest, so one per user
+    # serves every data folder (tests and `citeqa eval` scratch stores included); None: <user cache dir>/optimized.
     optimized_dir: Path | None = None
     embedder_path: Path = Field(default_factory=_default_embedder_path)
     chunk_tokens: int = Field(default=160, ge=MIN_CHUNK_TOKENS, le=512)

@@ -48,7 +48,7 @@ def verifier_examples(answerer: QuestionAnswerer, questions: list[ArticleQuestio
         reading = answerer.read(question.question, [question.document_id])
         spans = reading.output.spans
         if spans:
-            examples.append(VerifierExample(question, answer_features(question.question, spans, reading.passages()),
+            examples.append(VerifierExample(question, answer_features(question.question, spans, reading.hits),
                                             is_right(spans[0].text, question.answers)))
         if progress:
             progress(number + 1)

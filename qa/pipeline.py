@@ -9,9 +9,10 @@ from dataclasses import dataclass, field, replace
 from index.base import StoredChunk
 from index.layout import NOWHERE, Location
 from index.retrieval import HybridRetriever, SearchHit
+from qa.logistic import odds
 from qa.reader import AnswerSpan, Passage, Reader, ReaderOutput, merge_spans
 from qa.text import normalize_answer
-from qa.verifier import ReadPassage, Verifier, answer_features
+from qa.verifier import Verifier, answer_features
 
 # Spans the reader returns per read; answers are then voted on among them (`vote_by_answer`).
 CANDIDATE_SPANS = 10
@@ -44,14 +45,11 @@ class Citation:
 
 @dataclass(frozen=True)
 class Reading:
-    """What the pipeline read for a question: the hits in rank order and the reader's voted spans."""
+    """What the pipeline read for a question (stripped): the hits in rank order and the reader's voted spans."""
 
+    question: str
     hits: list[SearchHit]
     output: ReaderOutput
-
-    def passages(self) -> list[ReadPassage]:
-        return [ReadPassage(hit.chunk.context_start, hit.chunk.context_text, hit.chunk.sentences,
-                            hit.dense_score, hit.lexical_score) for hit in self.hits]
 
 
 @dataclass(frozen=True)
@@ -105,16 +103,16 @@ class QuestionAnswerer:
     def run(self, question: str, document_ids: Sequence[str] | None = None,
             top_k: int | None = None) -> Answer:
         """Answer from the stored documents (only `document_ids` when given; UnknownDocumentError if one
-        is not stored), or say they do not answer: `answer` None with the closest passage cited."""
-        question = question.strip()
+        is not stored), or say they do not answer: `answer` None with the closest passage cited.
+        ValueError if the question is empty."""
         reading = self.read(question, document_ids, top_k)
-        hits, output = reading.hits, reading.output
+        question, hits, output = reading.question, reading.hits, reading.output
         if not hits:
             return Answer(question, None, 0.0, [])
         if not output.spans:
             return Answer(question, None, 0.0, [_passage_citation(hits[0].chunk, hits[0].start, hits[0].end)])
         best = output.spans[0]
-        score = self.score(question, reading)
+        score = self.score(reading)
         chunk = hits[best.passage_index].chunk
         if score < self.threshold:
             return Answer(question, None, score, [_passage_citation(chunk, best.start, best.end)])
@@ -122,23 +120,27 @@ class QuestionAnswerer:
         return Answer(question, citation.text, score, [citation])
 
     def read(self, question: str, document_ids: Sequence[str] | None = None, top_k: int | None = None) -> Reading:
-        """Retrieve and read: the hits and the voted spans, before any no-answer decision."""
+        """Retrieve and read: the hits and the voted spans, before any no-answer decision.
+
+        The question is checked here, once (ValueError if it is empty), and stripped; the retriever and the
+        reader take it as it is.
+        """
         question = question.strip()
         if not question:
             raise ValueError("question is empty")
         hits = self.retriever.run(question, top_k or self.top_k, document_ids)
         if not hits:
-            return Reading([], ReaderOutput([], 1.0))
-        return Reading(hits, vote_by_answer(self._read(question, self._passages(hits))))
+            return Reading(question, [], ReaderOutput([], 1.0))
+        return Reading(question, hits, vote_by_answer(self._read(question, self._passages(hits))))
 
-    def score(self, question: str, reading: Reading) -> float:
+    def score(self, reading: Reading) -> float:
         """The probability that the best span answers: the verifier's when there is one, else the reader's."""
         spans = reading.output.spans
         if not spans:
             return 0.0
         if self.verifier is None:
             return spans[0].score
-        return self.verifier.probability(answer_features(question, spans, reading.passages()))
+        return self.verifier.probability(answer_features(reading.question, spans, reading.hits))
 
     def with_threshold(self, threshold: float) -> QuestionAnswerer:
         """The same pipeline (retriever, reader, settings) with another no-answer threshold."""
@@ -209,7 +211,7 @@ def vote_by_answer(output: ReaderOutput) -> ReaderOutput:
     best: dict[str, AnswerSpan] = {}
     for span in output.spans:
         key = normalize_answer(span.text) or span.text
-        votes[key] = votes.get(key, 0.0) + math.exp(min(span.margin, 50.0))
+        votes[key] = votes.get(key, 0.0) + odds(span.margin)
         if key not in best or span.margin > best[key].margin:
             best[key] = span
     ranked = sorted(best, key=lambda key: (-votes[key], -best[key].margin))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from index.chunk import PARAGRAPH_BREAK
+from qa.logistic import sigmoid
 from runtime.forward import Forward
 from runtime.models import reader_forward
 from runtime.windows import DEFAULT_STRIDE, DEFAULT_WINDOW, span_candidates, window_feed
@@ -67,8 +67,7 @@ class Calibration:
     bias: float = 0.0
 
     def probability(self, margin: float) -> float:
-        value = self.scale * margin + self.bias
-        return 1.0 / (1.0 + math.exp(-max(min(value, 60.0), -60.0)))
+        return sigmoid(self.scale * margin + self.bias)
 
     @classmethod
     def load(cls, folder: Path, backend: str = "torch", precision: str = "int8") -> Calibration:
@@ -172,8 +171,6 @@ class Reader:
 
     def run(self, question: str, passages: Sequence[Passage], top_k: int = 5) -> ReaderOutput:
         """Rank answer spans over all passages; spans found twice (overlapping chunks) are merged."""
-        if not question.strip():
-            raise ValueError("question is empty")
         if not passages:
             return ReaderOutput([], 1.0)
         encoding, starts, ends = self.logits(question, passages)

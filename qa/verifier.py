@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from index.base import Span
+from index.base import StoredChunk
 from index.chunk import PARAGRAPH_BREAK
+from index.retrieval import SearchHit
+from qa.logistic import odds, sigmoid
 from qa.reader import AnswerSpan
-from qa.text import normalize_answer
 
 VERIFIER_FILE = "verifier.json"
 # The verifier looks at the best spans only: agreement further down the ranking adds nothing measurable.
@@ -53,17 +54,6 @@ _NEGATIONS = frozenset({"not", "never", "no", "nor", "without", "none", "cannot"
 _NUMERIC = re.compile(r"\b(how (many|much|long|old|far|large|big|tall|high|often)|what (year|percentage|"
                       r"percent|number|date|century|decade|day|month|time)|when|which year|in what year)\b")
 _PERSON = re.compile(r"^\s*(who|whom|whose)\b")
-
-
-@dataclass(frozen=True)
-class ReadPassage:
-    """A passage as the verifier sees it: where its text starts, the text, its sentences and scores."""
-
-    start: int
-    text: str
-    sentences: Sequence[Span]
-    dense_score: float | None
-    lexical_score: float | None
 
 
 @functools.cache
@@ -102,7 +92,7 @@ _REFERS_BACK = re.compile(r"\b(he|she|it|they|him|her|them|his|its|their|hers|th
 PRECEDING_SENTENCES = 2
 
 
-def _sentences(passage: ReadPassage, start: int, end: int) -> tuple[str, str]:
+def _sentences(chunk: StoredChunk, start: int, end: int) -> tuple[str, str]:
     """The sentence(s) covering [start, end) with what they rest on, and that with the sentence after.
 
     What they rest on: up to PRECEDING_SENTENCES sentences before them in the same paragraph; when they
@@ -110,16 +100,16 @@ def _sentences(passage: ReadPassage, start: int, end: int) -> tuple[str, str]:
     across blank lines, since news gives most sentences a paragraph of their own. A question's words stated
     there are present, as a reader of the text would take them.
     """
-    spans = list(passage.sentences)
+    spans, context, offset = list(chunk.sentences), chunk.context_text, chunk.context_start
     inside = [i for i, s in enumerate(spans) if s.start < end and s.end > start]
     if not inside:
-        return passage.text, passage.text
+        return context, context
 
     def text(a: int, b: int) -> str:
-        return passage.text[spans[a].start - passage.start : spans[b].end - passage.start]
+        return context[spans[a].start - offset : spans[b].end - offset]
 
     def joined(a: int, b: int) -> bool:  # the two neighbouring sentences share a paragraph
-        return not PARAGRAPH_BREAK.search(passage.text, spans[a].end - passage.start, spans[b].start - passage.start)
+        return not PARAGRAPH_BREAK.search(context, spans[a].end - offset, spans[b].start - offset)
 
     refers_back = bool(_REFERS_BACK.search(text(inside[0], inside[-1])))
     first = inside[0]
@@ -133,18 +123,22 @@ def _share(words: set[str], found_in: set[str]) -> float:
     return len(words & found_in) / len(words) if words else 1.0
 
 
-def answer_features(question: str, spans: Sequence[AnswerSpan], passages: Sequence[ReadPassage]) -> np.ndarray:
-    """The FEATURES of the best (first) span, from the question, the ranked spans and the passages read."""
+def answer_features(question: str, spans: Sequence[AnswerSpan], hits: Sequence[SearchHit]) -> np.ndarray:
+    """The FEATURES of the best (first) span, from the question, the voted spans and the hits read (in the
+    reader's passage order: a span's `passage_index` is its hit's; each was read as its chunk's context).
+
+    `spans` are the answers as `qa.pipeline.vote_by_answer` ranks them, one span per answer, so every span
+    after the first is another answer: `margin_gap` is the lead over the runner-up, `vote_share` the best
+    span's odds among the top SPANS_SEEN answers' (each answer's best span; copies pooled by the vote are
+    not counted again).
+    """
     spans = spans[:SPANS_SEEN]
     best = spans[0]
-    passage = passages[best.passage_index]
-    keys = [normalize_answer(span.text) or span.text for span in spans]
-    others = [span for span, key in zip(spans[1:], keys[1:], strict=True) if key != keys[0]]
-    odds = [math.exp(min(span.margin, 50.0)) for span in spans]
-    agreeing = sum(o for key, o in zip(keys, odds, strict=True) if key == keys[0])
-    covering, sentence = _sentences(passage, best.start, best.end)  # with what it rests on; and the next one
-    sentence_words, passage_words = content_words(sentence), content_words(passage.text)
-    everywhere = set().union(*(content_words(p.text) for p in passages))
+    hit = hits[best.passage_index]
+    span_odds = [odds(span.margin) for span in spans]
+    covering, sentence = _sentences(hit.chunk, best.start, best.end)  # with what it rests on; and the next one
+    sentence_words, passage_words = content_words(sentence), content_words(hit.chunk.context_text)
+    everywhere = set().union(*(content_words(h.chunk.context_text) for h in hits))
     asked, answer_words = content_words(question), content_words(best.text)
     names, numbers = _names(question), _numbers(question)
     lowered = question.lower()
@@ -152,11 +146,11 @@ def answer_features(question: str, spans: Sequence[AnswerSpan], passages: Sequen
     sentence_negated = bool(_NEGATIONS & set(_WORD.findall(sentence.lower().replace("n't", " nt"))))
     type_mismatch = (bool(_NUMERIC.search(lowered)) and not re.search(r"\d", best.text)) or (
         bool(_PERSON.search(lowered)) and not any(c.isupper() for c in best.text))
-    lexical = passage.lexical_score or 0.0
+    lexical = hit.lexical_score or 0.0
     values = {
         "margin": best.margin,
-        "margin_gap": min(best.margin - others[0].margin, 10.0) if others else 10.0,
-        "vote_share": agreeing / sum(odds),
+        "margin_gap": min(best.margin - spans[1].margin, 10.0) if len(spans) > 1 else 10.0,
+        "vote_share": span_odds[0] / sum(span_odds),
         "passage_rank": math.log1p(best.passage_index),
         "answer_words": math.log1p(len(_WORD.findall(best.text))),
         "answer_in_question": _share(answer_words, asked) if answer_words else 0.0,
@@ -168,8 +162,8 @@ def answer_features(question: str, spans: Sequence[AnswerSpan], passages: Sequen
         "numbers_missing": float(len(numbers - _numbers(sentence))),
         "negation_mismatch": float(negated and not sentence_negated),
         "type_mismatch": float(type_mismatch),
-        "dense_top": max((p.dense_score for p in passages if p.dense_score is not None), default=0.0),
-        "dense_answer": passage.dense_score if passage.dense_score is not None else 0.0,
+        "dense_top": max((h.dense_score for h in hits if h.dense_score is not None), default=0.0),
+        "dense_answer": hit.dense_score if hit.dense_score is not None else 0.0,
         "lexical_answer": lexical / max(len(asked), 1),
     }
     return np.array([values[name] for name in FEATURES], dtype=np.float64)
@@ -185,8 +179,7 @@ class Verifier:
     intercept: float
 
     def probability(self, features: np.ndarray) -> float:
-        value = float(self.coef @ ((features - self.mean) / self.scale)) + self.intercept
-        return 1.0 / (1.0 + math.exp(-max(min(value, 60.0), -60.0)))
+        return sigmoid(float(self.coef @ ((features - self.mean) / self.scale)) + self.intercept)
 
     def to_json(self, fitted_on: str) -> str:
         return json.dumps({"features": list(FEATURES), "mean": self.mean.tolist(), "scale": self.scale.tolist(),

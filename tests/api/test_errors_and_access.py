@@ -57,6 +57,14 @@ def test_unknown_role(client) -> None:
     assert error["code"] == "unknown_role"
 
 
+def test_a_blank_chat_question_is_refused(client) -> None:
+    error = error_of(client.post("/v1/chat", json={"messages": [{"role": "user", "content": " \n "}]}), 422)
+    assert error["code"] == "empty_question"
+    error = error_of(client.post("/v1/chat/completions", json={"model": "citeqa", "messages": [
+        {"role": "user", "content": " \n "}]}), 422)
+    assert error["code"] == "empty_question"
+
+
 def test_oversized_body(client) -> None:
     before = snapshot(client)
     error = error_of(client.post("/v1/documents", json={"text": "x" * (6 * 1024 * 1024)}), 413)

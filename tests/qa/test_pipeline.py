@@ -62,7 +62,7 @@ def test_the_score_is_the_verifiers_probability_and_its_verdict_decides(answerer
     question = "who said the troops were fleeing?"
     reading = answerer.read(question)
     assert answerer.verifier is not None  # the shipped reader comes with its verifier
-    expected = answerer.verifier.probability(answer_features(question, reading.output.spans, reading.passages()))
+    expected = answerer.verifier.probability(answer_features(question, reading.output.spans, reading.hits))
     assert answerer(question).score == pytest.approx(expected)
     size = len(FEATURES)
     doubting = Verifier(np.zeros(size), np.ones(size), np.zeros(size), -5.0)  # says no to every answer
@@ -71,6 +71,18 @@ def test_the_score_is_the_verifiers_probability_and_its_verdict_decides(answerer
                                verifier=doubting)
     assert skeptic(question).answer is None and skeptic(question).score == pytest.approx(1 / (1 + np.exp(5.0)))
     assert skeptic.with_threshold(0.0)(question).answer is not None
+
+
+def test_an_empty_question_is_refused_and_a_question_is_stripped_once(index: Index, reader: Reader) -> None:
+    """The pipeline's public entry checks the question; the retriever and the reader below take it as it is."""
+    answerer = pipeline(index, reader)
+    for blank in ("", "  \n\t"):
+        with pytest.raises(ValueError, match="question is empty"):
+            answerer(blank)
+        with pytest.raises(ValueError, match="question is empty"):
+            answerer.read(blank)
+    assert answerer("  Who keeps the light?\n").question == "Who keeps the light?"
+    assert answerer.read(" Who keeps the light? ").question == "Who keeps the light?"
 
 
 def test_document_filter(answerer: QuestionAnswerer, index: Index) -> None:

@@ -87,11 +87,6 @@ def test_a_onednn_cap_below_bf16_means_fp32(monkeypatch: pytest.MonkeyPatch) -> 
         assert cpu_supports_fast_bf16() is uncapped
 
 
-def test_empty_question_is_rejected(reader: Reader) -> None:
-    with pytest.raises(ValueError):
-        reader.run("  ", [Passage("d", 0, STORY)])
-
-
 def test_a_passage_prior_shifts_every_margin_by_exactly_that_much(reader: Reader) -> None:
     plain = reader.run("Who is the lighthouse keeper?", [Passage("d", 0, STORY)], top_k=3)
     penalised = reader.run("Who is the lighthouse keeper?", [Passage("d", 0, STORY, prior=-2.0)], top_k=3)

@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from index.base import StoredChunk
 from index.chunk import Span
-from qa.reader import AnswerSpan
-from qa.verifier import FEATURES, VERIFIER_FILE, ReadPassage, Verifier, answer_features
+from index.retrieval import SearchHit
+from qa.pipeline import vote_by_answer
+from qa.reader import AnswerSpan, ReaderOutput
+from qa.verifier import FEATURES, VERIFIER_FILE, Verifier, answer_features
 
 TEXT = "Mount Kelra is a volcano on the island of Osk. It last erupted in 1821, burying the village of Tarn."
 
 
-def passage(dense: float | None = 0.6, lexical: float | None = 4.0) -> ReadPassage:
-    return ReadPassage(100, TEXT, [Span(100, 146), Span(147, 100 + len(TEXT))], dense, lexical)
+def read_hit(start: int, text: str, sentences: list[Span], dense: float | None, lexical: float | None) -> SearchHit:
+    """A hit whose chunk is read as it is (context = chunk)."""
+    chunk = StoredChunk(1, "doc", start, start + len(text), text, start, text, tuple(sentences))
+    return SearchHit(chunk, dense, lexical, 0.0)
+
+
+def passage(dense: float | None = 0.6, lexical: float | None = 4.0) -> SearchHit:
+    return read_hit(100, TEXT, [Span(100, 146), Span(147, 100 + len(TEXT))], dense, lexical)
 
 
 def span(text: str, margin: float = 3.0, index: int = 0) -> AnswerSpan:
@@ -24,8 +34,10 @@ def span(text: str, margin: float = 3.0, index: int = 0) -> AnswerSpan:
     return AnswerSpan("doc", start, start + len(text), text, 0.7, margin, index)
 
 
-def features(question: str, *spans: AnswerSpan, passages: list[ReadPassage] | None = None) -> dict[str, float]:
-    values = answer_features(question, list(spans), passages or [passage()])
+def features(question: str, *spans: AnswerSpan, passages: list[SearchHit] | None = None) -> dict[str, float]:
+    """The features of the spans as the pipeline passes them: voted, one span per answer."""
+    voted = vote_by_answer(ReaderOutput(list(spans), 1.0)).spans
+    values = answer_features(question, voted, passages or [passage()])
     return dict(zip(FEATURES, values.tolist(), strict=True))
 
 
@@ -48,6 +60,8 @@ def test_agreement_overlap_and_retrieval_features() -> None:
     agreeing = features("When did it erupt?", span("1821", 3.0), span("1821", 2.0, index=1), span("Tarn", 1.0),
                         passages=[passage(), passage(0.3, None)])
     alone = features("When did it erupt?", span("1821", 3.0), span("Tarn", 2.9))
+    # The vote pooled the two "1821" spans into one answer: its share is of the answers' best spans' odds.
+    assert agreeing["vote_share"] == pytest.approx(math.exp(3.0) / (math.exp(3.0) + math.exp(1.0)))
     assert agreeing["vote_share"] > alone["vote_share"]
     assert agreeing["margin_gap"] == pytest.approx(2.0) and alone["margin_gap"] == pytest.approx(0.1)
     assert agreeing["dense_top"] == pytest.approx(0.6)
@@ -87,9 +101,9 @@ NEWS = ("Deputy Defence Minister Hanna Malyar spoke on Friday. She said troops h
         "He said the line held.")
 
 
-def news_passage() -> ReadPassage:
+def news_passage() -> SearchHit:
     bounds = [(0, 53), (54, 88), (89, 143), (145, 189), (190, 212)]
-    return ReadPassage(0, NEWS, [Span(s, e) for s, e in bounds], 0.6, 4.0)
+    return read_hit(0, NEWS, [Span(s, e) for s, e in bounds], 0.6, 4.0)
 
 
 def news_span(text: str) -> AnswerSpan:
