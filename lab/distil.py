@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lab.distillation import (
+from lab.soft_targets import (
     CharTargets,
     Window,
     best_span,

@@ -14,7 +14,7 @@ import torch
 from transformers import AutoTokenizer
 
 from lab.distil import pack, unpack
-from lab.distillation import CharTargets, Window, distillation_loss, encode_windows, project, window_char_targets
+from lab.soft_targets import CharTargets, Window, distillation_loss, encode_windows, project, window_char_targets
 from lab.examples import SquadExample
 from lab.features import NO_ANSWER_INDEX
 
