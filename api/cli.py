@@ -238,4 +238,4 @@ def optimize(
                       "CITEQA_INFERENCE_BACKEND=openvino uses these models[/dim]")
 
 
-app.add_typer(lab_app)  # train-reader, calibrate-reader, eval reader, eval squad
+app.add_typer(lab_app)  # train-reader, calibrate-reader, calibrate-verifier, eval reader|squad, distil STEP

@@ -1,4 +1,4 @@
-"""The lab's commands on the `citeqa` command line: train-reader, calibrate-reader, calibrate-verifier, eval."""
+"""The lab's `citeqa` commands: train-reader, calibrate-reader, calibrate-verifier, eval, distil."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from rich.table import Table
 
 from api.console import console, errors, friendly
 from api.settings import get_settings
+from lab.distil_commands import app as distil_app
 
 app = typer.Typer()  # its commands join citeqa's top level (api/cli.py adds it without a name)
 eval_app = typer.Typer(help="Measure the reader and the whole pipeline.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+app.add_typer(distil_app, name="distil")  # lab/distil_commands.py: it also runs without api/ on a GPU machine
 
 NEGATIVE_HELP = {  # odds, per question with an answer, of adding each kind of "no answer" example
     "sibling": "odds of a random other paragraph of the article as a no-answer example",

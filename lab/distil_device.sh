@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One GPU lease of the teacher distillation (lab/distil.py), as three back-to-back device calls.
+# One GPU lease of the teacher distillation (the steps of `citeqa distil`, lab/distil_commands.py), as three
+# back-to-back device calls. The machine has no citeqa install: the steps run as `python3 -m lab.distil_commands`.
 # A call carries at most 64 MiB, so the int8 teacher (10 parts, 110 MB) goes up in pieces, each
 # copied to /tmp, which outlives the call while the machine stays warm:
 #   call 1: `bash lab/distil_device.sh part1`, carrying .carry/p1 (examples, teacher config and
@@ -11,13 +12,13 @@
 # qa/reader_model/model.safetensors stays behind for all three (the packed copy travels instead).
 # A later lease can skip the teacher: `bash lab/distil_device.sh students` in one call, carrying
 # .carry/ps (examples.json.xz, the teacher's targets.npz brought back by call 3, student-packed/).
-# The payloads are made by `python -m lab.distil pack` calls listed in qa/reader_model/README.md.
+# The payloads are made by `citeqa distil pack` calls listed in qa/reader_model/README.md.
 set -euo pipefail
 C=${CARRY_DIR:-/tmp/carry}
 F=${FEATURES_DIR:-/tmp/feats}
 W=${WORK_DIR:-/tmp}
 TRAIN_EXAMPLES=${TRAIN_EXAMPLES:-176718}   # phase 4's range: the last 1,500 of the order stay held out (calibration)
-GOLD="squad-v1.1-dev-articles-25-48 squad-v2.0-dev-public"
+GOLD="--report squad-v1.1-dev-articles-25-48 --report squad-v2.0-dev-public"   # the gold sets reported
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=true HF_HUB_OFFLINE=1
 
 case "$1" in
@@ -30,8 +31,8 @@ part1)
   python3 -c "import torch, transformers, sklearn; print(torch.__version__, transformers.__version__, sklearn.__version__)"
   cd "$W/code"
   for who in teacher student; do
-    setsid nohup python3 -m lab.distil prepare --who "$who" --examples "$C/examples.json.xz" \
-      --eval "$C/eval/squad-v1.1-dev-articles-25-48.json" "$C/eval/squad-v2.0-dev-public.json" \
+    setsid nohup python3 -m lab.distil_commands prepare --who "$who" --examples "$C/examples.json.xz" \
+      --eval "$C/eval/squad-v1.1-dev-articles-25-48.json" --eval "$C/eval/squad-v2.0-dev-public.json" \
       --teacher-tokenizer "$C/teacher" --student-tokenizer "$W/code/qa/reader_model" --out "$F" \
       >"$W/prepare-$who.log" 2>&1 </dev/null &
   done
@@ -48,26 +49,26 @@ run)
   ls "$C/teacher-packed" | wc -l
   for _ in $(seq 200); do
     [ -e "$F/done-teacher" ] && [ -e "$F/done-student" ] && break
-    pgrep -f "lab.distil prepare" >/dev/null || { echo "prepare is not running: tokenising now"; break; }
+    pgrep -f "lab.distil_commands prepare" >/dev/null || { echo "prepare is not running: tokenising now"; break; }
     sleep 2
   done
   cd "$W/code"
   for who in teacher student; do
-    [ -e "$F/done-$who" ] || python3 -m lab.distil prepare --who "$who" --examples "$C/examples.json.xz" \
-      --eval "$C/eval/squad-v1.1-dev-articles-25-48.json" "$C/eval/squad-v2.0-dev-public.json" \
+    [ -e "$F/done-$who" ] || python3 -m lab.distil_commands prepare --who "$who" --examples "$C/examples.json.xz" \
+      --eval "$C/eval/squad-v1.1-dev-articles-25-48.json" --eval "$C/eval/squad-v2.0-dev-public.json" \
       --teacher-tokenizer "$C/teacher" --student-tokenizer "$W/code/qa/reader_model" --out "$F" &
   done
   wait
   tail -n 3 "$W"/prepare-*.log || true
   cd "$W/code"
-  python3 -m lab.distil teacher --features "$F" --packed "$C/teacher-packed" --model "$C/teacher" \
-    --train-examples $TRAIN_EXAMPLES --report $GOLD --batch-size "${TEACHER_BATCH:-64}" --learning-rate 5e-5 --budget "${TEACHER_BUDGET:-190}" \
+  python3 -m lab.distil_commands teacher --features "$F" --packed "$C/teacher-packed" --model "$C/teacher" \
+    --train-examples $TRAIN_EXAMPLES $GOLD --batch-size "${TEACHER_BATCH:-64}" --learning-rate 5e-5 --budget "${TEACHER_BUDGET:-190}" \
     --temperature 2 --k 10 --out "$W/teacher-out" 2>&1 | grep -v -i warn | tee "$W/teacher.log"
   cp "$W/teacher-out/targets.npz" "$W/teacher-out/teacher-report.json" "$OUT/"
   for variant in "a 0.5 3e-5" "b 0.9 5e-5"; do
     set -- $variant
-    python3 -m lab.distil student --features "$F" --init "$W/code/qa/reader_model" --packed "$C/student-packed" \
-      --targets "$W/teacher-out/targets.npz" --train-examples $TRAIN_EXAMPLES --report $GOLD \
+    python3 -m lab.distil_commands student --features "$F" --init "$W/code/qa/reader_model" --packed "$C/student-packed" \
+      --targets "$W/teacher-out/targets.npz" --train-examples $TRAIN_EXAMPLES $GOLD \
       --alpha "$2" --learning-rate "$3" --batch-size "${STUDENT_BATCH:-32}" --budget "${STUDENT_BUDGET:-150}" --out "$W/student-$1" \
       >"$W/student-$1.log" 2>&1 &
   done
@@ -88,14 +89,14 @@ students)
   mkdir -p "$C/eval"
   cp "${EVAL_SOURCE:-bench/data}"/squad-v1.1-dev-articles-25-48.json "${EVAL_SOURCE:-bench/data}"/squad-v2.0-dev-public.json "$C/eval/"
   cd "$W/code"
-  python3 -m lab.distil prepare --who student --examples "$C/examples.json.xz" \
-    --eval "$C/eval/squad-v1.1-dev-articles-25-48.json" "$C/eval/squad-v2.0-dev-public.json" \
+  python3 -m lab.distil_commands prepare --who student --examples "$C/examples.json.xz" \
+    --eval "$C/eval/squad-v1.1-dev-articles-25-48.json" --eval "$C/eval/squad-v2.0-dev-public.json" \
     --teacher-tokenizer none --student-tokenizer "$W/code/qa/reader_model" --out "$F"
   IFS=';' read -ra variants <<<"${VARIANTS:-a 0.5 3e-5;b 0.9 5e-5}"
   for variant in "${variants[@]}"; do
     set -- $variant
-    python3 -m lab.distil student --features "$F" --init "$W/code/qa/reader_model" --packed "$C/student-packed" \
-      --targets "$W/teacher-out/targets.npz" --train-examples $TRAIN_EXAMPLES --report $GOLD \
+    python3 -m lab.distil_commands student --features "$F" --init "$W/code/qa/reader_model" --packed "$C/student-packed" \
+      --targets "$W/teacher-out/targets.npz" --train-examples $TRAIN_EXAMPLES $GOLD \
       --alpha "$2" --learning-rate "$3" --epochs "${EPOCHS:-2}" --batch-size "${STUDENT_BATCH:-32}" \
       --budget "${STUDENT_BUDGET:-400}" --out "$W/student-$1" >"$W/student-$1.log" 2>&1 &
   done
@@ -116,8 +117,8 @@ more)
   mkdir -p "$W/more-init"
   cp "$C/student-packed/part-0.safetensors" "$W/more-init/part-0.safetensors"
   for i in 0 1; do cp "$W/student-$best/student-$i.safetensors" "$W/more-init/part-$((i + 1)).safetensors"; done
-  python3 -m lab.distil student --features "$F" --init "$W/code/qa/reader_model" --packed "$W/more-init" \
-    --targets "$W/teacher-out/targets.npz" --train-examples $TRAIN_EXAMPLES --report $GOLD --seed 14 \
+  python3 -m lab.distil_commands student --features "$F" --init "$W/code/qa/reader_model" --packed "$W/more-init" \
+    --targets "$W/teacher-out/targets.npz" --train-examples $TRAIN_EXAMPLES $GOLD --seed 14 \
     --alpha "$alpha" --learning-rate 2e-5 --batch-size "${STUDENT_BATCH:-32}" --budget "${MORE_BUDGET:-110}" \
     --out "$W/student-c" 2>&1 | grep -v -i warn | tail -n 8
   for i in 0 1; do cp "$W/student-c/student-$i.safetensors" "$OUT/c-$i.safetensors"; done

@@ -1,12 +1,15 @@
-"""The reader's training examples: SQuAD questions plus synthetic negatives, in a run's seeded order."""
+"""The reader's training examples: SQuAD questions plus synthetic negatives in a seeded order, and their file."""
 
 from __future__ import annotations
 
+import json
 import logging
+import lzma
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lab.negatives import ArticleNegatives, NegativeMix
 from lab.squad import SquadArticle, read_squad
@@ -64,3 +67,26 @@ def mixed_with_real_unanswerable(examples: list[SquadExample], path: Path, negat
     rng.shuffle(combined)
     log.info("%d examples from %d articles of %s, x%d", len(extra), len(articles), path.name, repeat)
     return combined
+
+
+def save_examples(examples: Sequence[SquadExample], path: Path, about: dict[str, Any]) -> None:
+    """Examples as one xz-compressed JSON file, each distinct context written once."""
+    contexts: dict[str, int] = {}
+    rows = [[e.question, contexts.setdefault(e.context, len(contexts)), e.answer_start, e.answer_text]
+            for e in examples]
+    with lzma.open(path, "wt", encoding="utf-8", preset=9) as handle:
+        json.dump({**about, "contexts": list(contexts), "examples": rows}, handle)
+
+
+def load_examples(path: Path) -> list[SquadExample]:
+    with lzma.open(path, "rt", encoding="utf-8") as handle:
+        data = json.load(handle)
+    contexts = data["contexts"]
+    return [SquadExample(question, contexts[cid], start, text) for question, cid, start, text in data["examples"]]
+
+
+def write_examples(data: Path, mix: NegativeMix, seed: int, out: Path) -> None:
+    """Build a training order (`citeqa train-reader`'s examples, negatives and seed) into one carried file."""
+    built = shuffled_examples(data, mix, seed)
+    save_examples(built, out, {"mix": vars(mix), "seed": seed})
+    log.info("%d examples written to %s", len(built), out)

@@ -1,4 +1,4 @@
-"""Distil a larger span-extraction teacher into the reader across two different tokenizers.
+"""Soft targets for distilling a larger span-extraction teacher into the reader across two tokenizers.
 
 The teacher (MPNet) and the reader (BERT uncased) split text into different tokens, so the teacher's
 start/end distributions cannot be copied token for token. They are carried through characters: each

@@ -13,10 +13,10 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from lab.distil import pack, unpack
-from lab.distillation import CharTargets, Window, distillation_loss, encode_windows, project, window_char_targets
 from lab.examples import SquadExample
 from lab.features import NO_ANSWER_INDEX
+from lab.packing import pack, unpack
+from lab.soft_targets import CharTargets, Window, distillation_loss, encode_windows, project, window_char_targets
 
 READER = Path(__file__).resolve().parents[2] / "qa" / "reader_model"
 CONTEXT = ("The defence ministry denied it. Yevgeny Prigozhin said the troops were fleeing, "
