@@ -25,7 +25,7 @@ case "$1" in
 part1)
   mkdir -p "$C/eval" "$W/code" "$F"
   cp -r "${CARRY_SOURCE:-.carry}/p1/." "$C/"
-  cp -r lab qa index "$W/code/"
+  cp -r lab qa index runtime "$W/code/"
   cp "${EVAL_SOURCE:-bench/data}"/squad-v1.1-dev-articles-25-48.json "${EVAL_SOURCE:-bench/data}"/squad-v2.0-dev-public.json "$C/eval/"
   nvidia-smi -L || true
   python3 -c "import torch, transformers, sklearn; print(torch.__version__, transformers.__version__, sklearn.__version__)"
@@ -85,7 +85,7 @@ students)
   mkdir -p "$C" "$W/code" "$F" "$W/teacher-out"
   cp -r "${CARRY_SOURCE:-.carry}/ps/." "$C/"
   cp "$C/targets.npz" "$W/teacher-out/targets.npz"
-  cp -r lab qa index "$W/code/"
+  cp -r lab qa index runtime "$W/code/"
   mkdir -p "$C/eval"
   cp "${EVAL_SOURCE:-bench/data}"/squad-v1.1-dev-articles-25-48.json "${EVAL_SOURCE:-bench/data}"/squad-v2.0-dev-public.json "$C/eval/"
   cd "$W/code"
