@@ -1,5 +1,7 @@
 """Faults and load against a real `citeqa serve` (issue 18).
 
+Over 300 lines on purpose: one benchmark script, its scenarios sharing one server harness and one report.
+
 1. Crash cycles: a writer adds and replaces documents over HTTP and the server is SIGKILLed during a
    write, either while it embeds or inside its commit window (the derived indexes built and saved
    before COMMIT); then, server down: SQLite's integrity check; server up again: every acknowledged

@@ -1,5 +1,7 @@
 """PDF text extractors compared on the two real PDFs in tests/fixtures/pdf: speed, and how readable the text is.
 
+Over 300 lines on purpose: one benchmark script; most of it is the readability checks written out per document.
+
 Extractors: raw pypdfium2 (PDFium's own text, `get_textpage().get_text_bounded()` per page), raw pdfplumber
 (`page.extract_text()`, pdfminer.six underneath; skipped with a note when it is not installed: it is not a
 citeqa dependency) and citeqa's reader (`index.pdf.read_pdf`, built on PDFium, run in this process, not in

@@ -9,6 +9,9 @@ outline level) give the sections: the heading path that a citation of a passage 
 A zip can unpack to far more than it weighs, and Word files come from users, so the zip is checked before
 python-docx (which unpacks every part into memory) ever sees it: the declared sizes, each entry's compression
 ratio, and the bytes actually unpacked, since declared sizes can lie.
+
+Over 300 lines on purpose: one format's reader (package check, style book, body walk, assembly) whose parts
+share its private block and style types; split, each half would import the other's internals.
 """
 
 from __future__ import annotations

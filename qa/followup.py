@@ -4,6 +4,9 @@ Everything here is linear in its input and looks at a bounded history, because t
 clients: only the last `MAX_TURNS` turns are consulted, each cut to `MAX_TURN_CHARS` characters, and
 no pattern can backtrack over a run of spaces more than once.
 
+Over 300 lines on purpose: one rule set, read top to bottom; a third of it is the word lists the rules use,
+and each rule reads the ones before it.
+
 A pronoun is replaced only by an entity the history names, of the kind the pronoun stands for; when
 there is none, the pronoun is kept. An extractive answer is any span of the article: an adjective
 ("unacceptable"), a count ("14"), a measure ("2 kilometres"), a clause ("Ukraine retook it"). Put in
