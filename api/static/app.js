@@ -1,6 +1,7 @@
 // citeqa chat page: streams answers from POST /v1/chat, shows each citation on its page (PDF) or in its
-// text, and manages documents with the admin token. Over 300 lines on purpose: one page's script, no build step. Every piece of server text (answers, titles, file
+// text, and manages documents with the admin token. Every piece of server text (answers, titles, file
 // names, messages) is inserted with textContent, never as HTML. Tokens live in sessionStorage only.
+// Over 300 lines on purpose: the one page's one script, served as is (no build step, no framework).
 "use strict";
 
 const state = { messages: [], busy: false, documents: new Map(), texts: new Map(), pageUrl: null };
