@@ -27,7 +27,7 @@ import re
 
 from index.documents import DocumentError
 from index.layout import Extracted
-from index.pdf_text import ATTACHED, Glyph, Line, PageLines, _assemble, _drop_furniture
+from index.pdf_text import ATTACHED, Glyph, Line, PageLines, assemble, drop_furniture
 
 LIGATURES = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st",
              "\ufb06": "st"}
@@ -65,14 +65,14 @@ def read_pdf(content: bytes, *, max_pages: int, max_chars: int) -> Extracted:
         title = _meaningful_title(pdf.get_metadata_value("Title") or "")
     finally:
         pdf.close()
-    _drop_furniture(pages)
+    drop_furniture(pages)
     # A page whose only text is the running header and footer (a scanned page in a digital frame) has none.
     empty = tuple(page.number for page in pages if not page.lines)
     if len(empty) == count:
         listed = ", ".join(map(str, empty[:20])) + (", ..." if len(empty) > 20 else "")
         raise DocumentError("no_text", f"the PDF has no text layer: pages {listed} hold no text (a scan?). "
                                        "citeqa reads a PDF's text; it does not run OCR")
-    text, layout = _assemble(pages, max_chars)
+    text, layout = assemble(pages, max_chars)
     return Extracted(text, title, layout)
 
 

@@ -110,7 +110,7 @@ def _at_edge(page: PageLines, line: Line) -> bool:
             or x1 < EDGE_SHARE * page.width or x0 > (1 - EDGE_SHARE) * page.width)
 
 
-def _drop_furniture(pages: list[PageLines]) -> None:
+def drop_furniture(pages: list[PageLines]) -> None:
     """Remove running headers, footers and margin lines: edge lines whose text (digits aside) is at the
     edges of at least 3 pages and FURNITURE_SHARE of the pages with text."""
     with_text = [page for page in pages if page.lines]
@@ -244,7 +244,7 @@ class _Writer:
             self.write(glyph.char, glyph.box)
 
 
-def _assemble(pages: list[PageLines], max_chars: int) -> tuple[str, Layout]:
+def assemble(pages: list[PageLines], max_chars: int) -> tuple[str, Layout]:
     words, compounds = _word_forms(pages)
     out = _Writer()
     page_starts: list[int | None] = []
