@@ -11,11 +11,12 @@ import psycopg
 import pytest
 
 from api.services import Index
-from index import pg_rows, postgres
+from index import postgres
 from index.base import StoreMismatchError
 from index.documents import make_document
 from index.milvus import ChunkRow
 from index.postgres import PostgresStore
+from index.sql import postgresql as pg_schema
 
 
 @pytest.fixture
@@ -34,15 +35,15 @@ def test_schema_is_migrated_once_in_order_and_a_newer_one_is_refused(
     with psycopg.connect(url, autocommit=True) as connection:  # a database left by a citeqa with one migration
         connection.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
                            "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
-        connection.execute(pg_rows.MIGRATIONS[0])
+        connection.execute(pg_schema.MIGRATIONS[0])
         connection.execute("INSERT INTO schema_migrations(version) VALUES (1)")
     first = make_index(tmp_path)
     first.indexer.add(make_document("Copper conducts electricity well.", document_id="metals"))
     make_index(tmp_path)  # a second start applies nothing again
     with psycopg.connect(url, autocommit=True) as connection:
         versions = [row[0] for row in connection.execute("SELECT version FROM schema_migrations ORDER BY 1")]
-        assert versions == list(range(1, len(pg_rows.MIGRATIONS) + 1))
-        connection.execute("INSERT INTO schema_migrations(version) VALUES (%s)", (len(pg_rows.MIGRATIONS) + 1,))
+        assert versions == list(range(1, len(pg_schema.MIGRATIONS) + 1))
+        connection.execute("INSERT INTO schema_migrations(version) VALUES (%s)", (len(pg_schema.MIGRATIONS) + 1,))
     with pytest.raises(RuntimeError, match="newer than this citeqa"):
         make_index(tmp_path)
 
