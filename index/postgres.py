@@ -11,8 +11,8 @@ replaced is simply not found, and never read or cited.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -20,20 +20,11 @@ from psycopg import Connection
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from index import pg_rows as sql
-from index.base import (
-    DocumentExistsError,
-    DocumentSummary,
-    IngestResult,
-    PreparedDocument,
-    StoredChunk,
-    StoreMismatchError,
-    UnknownDocumentError,
-)
-from index.chunk import Span
-from index.documents import Document
-from index.layout import SourceFile
+from index.base import DocumentExistsError, IngestResult, PreparedDocument, StoreMismatchError, UnknownDocumentError
 from index.milvus import ChunkRow, MilvusChunks
+from index.sql import rows
+from index.sql.postgresql import POSTGRES, bump_version, mark_pending
+from index.sql.reads import SqlReads, check_manifest
 
 log = logging.getLogger(__name__)
 SYNC_LOCK = 7_130_018  # advisory-lock namespace: one sync of a document at a time, across replicas
@@ -41,12 +32,16 @@ SYNC_BATCH = 200  # documents copied to Milvus per transaction
 RECONCILE_RANGE = 10_000  # chunk ids compared per step of a full reconciliation: its memory, whatever the store
 
 
-class PostgresStore:
+class PostgresStore(SqlReads):
     """Documents, sentences and chunks in PostgreSQL (through a connection pool); rankings from Milvus.
 
     Holds no state of its own between calls, so any number of replicas can share one database and one
-    collection: the store version is a row in PostgreSQL, and every read asks the servers.
+    collection: the store version is a row in PostgreSQL, and every read asks the servers. The reads and
+    the SQL are shared with the other SQL store (`index/sql/`); what is here is this backend's own: the
+    pool, the outbox and the Milvus sync and reconciliation.
     """
+
+    dialect = POSTGRES
 
     def __init__(self, database_url: str, milvus: MilvusChunks, manifest: Mapping[str, Any], *,
                  pool_size: int = 8, connect_timeout: float = 30.0) -> None:
@@ -71,17 +66,12 @@ class PostgresStore:
     def open(self) -> PostgresStore:
         """Migrate the schema, check the manifest, make sure the collection exists and matches PostgreSQL."""
         with self.pool.connection() as connection:
-            sql.migrate(connection)
-            stored = sql.read_meta(connection, "manifest")
+            POSTGRES.migrate(connection)
+            stored = rows.read_meta(POSTGRES, connection, "manifest")
         if stored is None:
             self.adopt_manifest()
             return self
-        if stored != self.manifest:
-            differences = ", ".join(f"{key}: stored {stored.get(key)!r}, running {value!r}"
-                                    for key, value in self.manifest.items() if stored.get(key) != value)
-            raise StoreMismatchError(
-                f"the PostgreSQL store was built with other settings ({differences}). Rebuild it with "
-                f"`citeqa rebuild`, or point CITEQA_DATABASE_URL to a new database.")
+        check_manifest(stored, self.manifest, "the PostgreSQL store", "CITEQA_DATABASE_URL to a new database")
         self.milvus.ensure()
         self.reconcile()
         return self
@@ -89,8 +79,8 @@ class PostgresStore:
     def adopt_manifest(self) -> None:
         """Record the running settings; a collection of another dimension is emptied (re-indexing fills it)."""
         with self.pool.connection() as connection:
-            sql.migrate(connection)
-            sql.write_meta(connection, "manifest", self.manifest)
+            POSTGRES.migrate(connection)
+            rows.write_meta(POSTGRES, connection, "manifest", self.manifest)
         try:
             self.milvus.ensure()
         except StoreMismatchError:
@@ -101,32 +91,31 @@ class PostgresStore:
         self.pool.close()
         self.milvus.close()
 
-    def version(self) -> int:
-        with self.pool.connection() as connection:
-            return int(sql.read_meta(connection, "version") or 0)
+    def _connect(self) -> AbstractContextManager[Connection[Any]]:
+        return self.pool.connection()
 
     # ------------------------------------------------------------------ writes
     def write(self, prepared: Sequence[PreparedDocument], replace: bool) -> list[IngestResult]:
         """Store prepared documents in one transaction, then copy their chunks to Milvus."""
         results = []
         with self.pool.connection() as connection, connection.transaction():
-            version = sql.bump_version(connection)  # first: its row lock orders this writer after the others
+            version = bump_version(connection)  # first: its row lock orders this writer after the others
             for item in prepared:
-                replaced = sql.delete_rows(connection, item.document.id)
+                replaced = rows.delete_rows(POSTGRES, connection, item.document.id)
                 if replaced and not replace:
                     raise DocumentExistsError(item.document.id)
-                sql.insert(connection, item)
+                rows.insert(POSTGRES, connection, item)
                 results.append(IngestResult(item.document.id, len(item.chunks), len(item.sentences), replaced))
-            sql.mark_pending(connection, {result.document_id: result.replaced for result in results}, version)
+            mark_pending(connection, {result.document_id: result.replaced for result in results}, version)
         self._sync_after_write([item.document.id for item in prepared])
         return results
 
     def delete(self, document_id: str) -> None:
         with self.pool.connection() as connection, connection.transaction():
-            version = sql.bump_version(connection)
-            if not sql.delete_rows(connection, document_id):
+            version = bump_version(connection)
+            if not rows.delete_rows(POSTGRES, connection, document_id):
                 raise UnknownDocumentError(document_id)
-            sql.mark_pending(connection, {document_id: True}, version)
+            mark_pending(connection, {document_id: True}, version)
         self._sync_after_write([document_id])
 
     def _sync_after_write(self, document_ids: list[str]) -> None:
@@ -246,56 +235,6 @@ class PostgresStore:
                                        (lacking[start:start + 4096],)))
         return dropped, len(lacking)
 
-    # ------------------------------------------------------------------- reads
-    def list_documents(self) -> list[DocumentSummary]:
-        with self.pool.connection() as connection:
-            rows = connection.execute(f"SELECT {sql.SUMMARY_COLUMNS} FROM documents ORDER BY added_at, id")
-            return [sql.summary(row) for row in rows]
-
-    def summary(self, document_id: str) -> DocumentSummary:
-        with self.pool.connection() as connection:
-            row = connection.execute(f"SELECT {sql.SUMMARY_COLUMNS} FROM documents WHERE id = %s",
-                                     (document_id,)).fetchone()
-        if row is None:
-            raise UnknownDocumentError(document_id)
-        return sql.summary(row)
-
-    def get(self, document_id: str) -> Document:
-        with self._snapshot() as connection:
-            row = connection.execute(
-                "SELECT id, title, text, metadata, coalesce((SELECT source_type FROM sources WHERE document_id = id), "
-                "'text') FROM documents WHERE id = %s", (document_id,)).fetchone()
-            if row is None:
-                raise UnknownDocumentError(document_id)
-            return Document(row[0], row[1], row[2], dict(row[3]), row[4], sql.layout(connection, row[0]))
-
-    def source(self, document_id: str) -> SourceFile | None:
-        with self._snapshot() as connection:
-            if connection.execute("SELECT 1 FROM documents WHERE id = %s", (document_id,)).fetchone() is None:
-                raise UnknownDocumentError(document_id)
-            return sql.source(connection, document_id)
-
-    def all_documents(self) -> list[Document]:
-        with self._snapshot() as connection:
-            rows = connection.execute("SELECT id, title, text, metadata FROM documents ORDER BY id").fetchall()
-            documents = []
-            for r in rows:
-                source = sql.source(connection, r[0])
-                documents.append(Document(r[0], r[1], r[2], dict(r[3]), source.source_type if source else "text",
-                                          sql.layout(connection, r[0]), source))
-            return documents
-
-    def has(self, document_id: str) -> bool:
-        with self.pool.connection() as connection:
-            return connection.execute("SELECT 1 FROM documents WHERE id = %s", (document_id,)).fetchone() is not None
-
-    def counts(self) -> tuple[int, int]:
-        with self.pool.connection() as connection:
-            row = connection.execute(
-                "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM chunks)").fetchone()
-        assert row is not None
-        return int(row[0]), int(row[1])
-
     # ----------------------------------------------------------------- ranking
     def dense_ranking(self, vector: np.ndarray, depth: int,
                       document_ids: Sequence[str] | None) -> list[tuple[int, float]]:
@@ -304,20 +243,3 @@ class PostgresStore:
     def lexical_ranking(self, query: str, depth: int,
                         document_ids: Sequence[str] | None) -> list[tuple[int, float]]:
         return self.milvus.lexical(query, depth, document_ids)
-
-    def chunks(self, chunk_ids: Sequence[int], context_chars: int) -> dict[int, StoredChunk]:
-        if not chunk_ids:
-            return {}
-        with self._snapshot() as connection:
-            rows = connection.execute(
-                "SELECT id, document_id, start_char, end_char, text, first_sentence, last_sentence FROM chunks "
-                "WHERE id = ANY(%s)", ([int(i) for i in chunk_ids],)).fetchall()
-            documents: dict[str, tuple[str, list[Span]]] = {}
-            return {row[0]: sql.stored_chunk(connection, row, context_chars, documents) for row in rows}
-
-    @contextmanager
-    def _snapshot(self) -> Iterator[Connection[Any]]:
-        """Reads that see one committed state throughout (a repeatable-read, read-only transaction)."""
-        with self.pool.connection() as connection, connection.transaction():
-            connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            yield connection

@@ -6,34 +6,29 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from index import sqlite_rows as sql
-from index.base import (
-    DocumentExistsError,
-    DocumentSummary,
-    IngestResult,
-    PreparedDocument,
-    StoredChunk,
-    StoreMismatchError,
-    UnknownDocumentError,
-)
-from index.chunk import Span
+from index.base import DocumentExistsError, IngestResult, PreparedDocument, UnknownDocumentError
 from index.derived import Change, DerivedFolders, DerivedIndexes
-from index.documents import Document
-from index.layout import SourceFile
+from index.sql import rows
+from index.sql.reads import SqlReads, check_manifest
+from index.sql.sqlite import SQLITE
 
 
-class SqliteStore:
+class SqliteStore(SqlReads):
     """Documents, sentences and chunks in one SQLite file, with versioned FAISS and BM25 indexes beside it.
 
     Chunk ids come from AUTOINCREMENT and are never reused, so a ranking made from an older version of
-    the derived indexes can only name chunks that are still stored as they were, or are gone.
+    the derived indexes can only name chunks that are still stored as they were, or are gone. The reads
+    and the SQL are shared with the other SQL store (`index/sql/`); what is here is SQLite's own: WAL,
+    one connection per thread, and the derived indexes kept in step with each write.
     """
+
+    dialect = SQLITE
 
     def __init__(self, data_dir: Path, manifest: Mapping[str, Any], exact_search_max_chunks: int) -> None:
         if exact_search_max_chunks < 1:
@@ -56,29 +51,23 @@ class SqliteStore:
         """Create or open the store, check its manifest and load (or repair) the derived indexes."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         connection = self._connection()
-        with connection:
-            connection.executescript(sql.SCHEMA)
-        stored = sql.read_meta(connection, "manifest")
+        SQLITE.migrate(connection)
+        stored = rows.read_meta(SQLITE, connection, "manifest")
         if stored is None:
             self.adopt_manifest()
-        elif stored != self.manifest:
-            differences = ", ".join(f"{key}: stored {stored.get(key)!r}, running {value!r}"
-                                    for key, value in self.manifest.items() if stored.get(key) != value)
-            raise StoreMismatchError(
-                f"the store in {self.data_dir} was built with other settings ({differences}). "
-                f"Rebuild it with `citeqa rebuild`, or point CITEQA_DATA_DIR to a new folder."
-            )
+        else:
+            check_manifest(stored, self.manifest, f"the store in {self.data_dir}", "CITEQA_DATA_DIR to a new folder")
         self._current_indexes()
         return self
 
     def adopt_manifest(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         connection = self._connection()
+        SQLITE.migrate(connection)
         with connection:
-            connection.executescript(sql.SCHEMA)
-            sql.write_meta(connection, "manifest", self.manifest)
-            if sql.read_meta(connection, "version") is None:
-                sql.write_meta(connection, "version", 0)
+            rows.write_meta(SQLITE, connection, "manifest", self.manifest)
+            if rows.read_meta(SQLITE, connection, "version") is None:
+                rows.write_meta(SQLITE, connection, "version", 0)
         (self.data_dir / "manifest.json").write_text(json.dumps(self.manifest, indent=2))
 
     def _connection(self) -> sqlite3.Connection:
@@ -93,14 +82,14 @@ class SqliteStore:
             self._local.connection = connection
         return connection
 
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return nullcontext(self._connection())  # the thread's own, kept open
+
     def close(self) -> None:
         connection = getattr(self._local, "connection", None)
         if connection is not None:
             connection.close()
             self._local.connection = None
-
-    def version(self) -> int:
-        return int(sql.read_meta(self._connection(), "version") or 0)
 
     # --------------------------------------------------------- derived indexes
     def _current_indexes(self) -> DerivedIndexes:
@@ -110,7 +99,7 @@ class SqliteStore:
             return current  # readers never wait for a writer that has not committed yet
         with self._lock:
             with self._snapshot() as connection:
-                version = int(sql.read_meta(connection, "version") or 0)
+                version = int(rows.read_meta(SQLITE, connection, "version") or 0)
                 if self._derived is not None and self._derived.version == version:
                     return self._derived
                 derived = self._load_indexes(connection, version)
@@ -140,11 +129,11 @@ class SqliteStore:
 
     def _build_indexes(self, connection: sqlite3.Connection, version: int) -> DerivedIndexes:
         """Both indexes from every chunk the connection sees, stamped with `version` (not saved)."""
-        rows = connection.execute("SELECT id, text, embedding FROM chunks ORDER BY id").fetchall()
-        ids = np.array([row[0] for row in rows], dtype=np.int64)
-        vectors = (np.frombuffer(b"".join(row[2] for row in rows), dtype=np.float32).reshape(-1, self.dimension)
-                   if rows else np.zeros((0, self.dimension), dtype=np.float32))
-        return DerivedIndexes.build(version, ids, vectors, [row[1] for row in rows],
+        found = connection.execute("SELECT id, text, embedding FROM chunks ORDER BY id").fetchall()
+        ids = np.array([row[0] for row in found], dtype=np.int64)
+        vectors = (np.frombuffer(b"".join(row[2] for row in found), dtype=np.float32).reshape(-1, self.dimension)
+                   if found else np.zeros((0, self.dimension), dtype=np.float32))
+        return DerivedIndexes.build(version, ids, vectors, [row[1] for row in found],
                                     exact=len(ids) <= self.exact_search_max_chunks)
 
     # ------------------------------------------------------------------ writes
@@ -153,22 +142,22 @@ class SqliteStore:
         results = []
         with self._write_transaction() as (connection, change):
             for item in prepared:
-                removed = sql.chunk_texts(connection, item.document.id)
-                replaced = sql.delete_rows(connection, item.document.id)
+                removed = rows.chunk_texts(SQLITE, connection, item.document.id)
+                replaced = rows.delete_rows(SQLITE, connection, item.document.id)
                 if replaced and not replace:
                     raise DocumentExistsError(item.document.id)
                 for chunk_id, text in removed:
                     change.remove(chunk_id, text)
-                sql.insert(connection, item)
-                for chunk_id, text, embedding in sql.chunk_rows(connection, item.document.id):
+                rows.insert(SQLITE, connection, item)
+                for chunk_id, text, embedding in rows.chunk_rows(SQLITE, connection, item.document.id):
                     change.add(chunk_id, text, np.frombuffer(embedding, dtype=np.float32))
                 results.append(IngestResult(item.document.id, len(item.chunks), len(item.sentences), replaced))
         return results
 
     def delete(self, document_id: str) -> None:
         with self._write_transaction() as (connection, change):
-            removed = sql.chunk_texts(connection, document_id)
-            if not sql.delete_rows(connection, document_id):
+            removed = rows.chunk_texts(SQLITE, connection, document_id)
+            if not rows.delete_rows(SQLITE, connection, document_id):
                 raise UnknownDocumentError(document_id)
             for chunk_id, text in removed:
                 change.remove(chunk_id, text)
@@ -188,14 +177,14 @@ class SqliteStore:
             connection = self._connection()
             connection.execute("BEGIN IMMEDIATE")
             try:
-                version = int(sql.read_meta(connection, "version") or 0)
+                version = int(rows.read_meta(SQLITE, connection, "version") or 0)
                 self.folders.drop_after(version)
                 current = self._derived if self._derived is not None and self._derived.version == version \
                     else self._load_indexes(connection, version)
                 change = Change()
                 yield connection, change
                 version += 1
-                sql.write_meta(connection, "version", version)
+                rows.write_meta(SQLITE, connection, "version", version)
                 rebuilt = None
                 if current is None or current.wants_rebuild(change, self.exact_search_max_chunks):
                     rebuilt = self._build_indexes(connection, version)
@@ -220,63 +209,6 @@ class SqliteStore:
                     self._derived = None
             self.folders.drop_before(version)
 
-    @contextmanager
-    def _snapshot(self) -> Iterator[sqlite3.Connection]:
-        """Reads that see one committed version throughout (WAL gives each read transaction a snapshot)."""
-        connection = self._connection()
-        connection.execute("BEGIN")
-        try:
-            yield connection
-        finally:
-            connection.execute("COMMIT")
-
-    # ------------------------------------------------------------------- reads
-    def list_documents(self) -> list[DocumentSummary]:
-        rows = self._connection().execute(
-            f"SELECT {sql.SUMMARY_COLUMNS} FROM documents ORDER BY added_at, id").fetchall()
-        return [sql.summary(row) for row in rows]
-
-    def summary(self, document_id: str) -> DocumentSummary:
-        row = self._connection().execute(
-            f"SELECT {sql.SUMMARY_COLUMNS} FROM documents WHERE id = ?", (document_id,)).fetchone()
-        if row is None:
-            raise UnknownDocumentError(document_id)
-        return sql.summary(row)
-
-    def get(self, document_id: str) -> Document:
-        with self._snapshot() as connection:
-            row = connection.execute(
-                "SELECT id, title, text, metadata, coalesce((SELECT source_type FROM sources WHERE document_id = id), "
-                "'text') FROM documents WHERE id = ?", (document_id,)).fetchone()
-            if row is None:
-                raise UnknownDocumentError(document_id)
-            return Document(row[0], row[1], row[2], json.loads(row[3]), row[4], sql.layout(connection, row[0]))
-
-    def source(self, document_id: str) -> SourceFile | None:
-        with self._snapshot() as connection:
-            if connection.execute("SELECT 1 FROM documents WHERE id = ?", (document_id,)).fetchone() is None:
-                raise UnknownDocumentError(document_id)
-            return sql.source(connection, document_id)
-
-    def all_documents(self) -> list[Document]:
-        with self._snapshot() as connection:
-            rows = connection.execute("SELECT id, title, text, metadata FROM documents").fetchall()
-            documents = []
-            for r in rows:
-                source = sql.source(connection, r[0])
-                documents.append(Document(r[0], r[1], r[2], json.loads(r[3]), source.source_type if source else "text",
-                                          sql.layout(connection, r[0]), source))
-            return documents
-
-    def has(self, document_id: str) -> bool:
-        return self._connection().execute(
-            "SELECT 1 FROM documents WHERE id = ?", (document_id,)).fetchone() is not None
-
-    def counts(self) -> tuple[int, int]:
-        row = self._connection().execute(
-            "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM chunks)").fetchone()
-        return int(row[0]), int(row[1])
-
     # ----------------------------------------------------------------- ranking
     def dense_ranking(self, vector: np.ndarray, depth: int,
                       document_ids: Sequence[str] | None) -> list[tuple[int, float]]:
@@ -286,13 +218,12 @@ class SqliteStore:
         allowed = self._chunk_ids_of(document_ids)
         if not len(allowed):
             return []
-        marks = ",".join("?" * len(allowed))
-        rows = self._connection().execute(
-            f"SELECT id, embedding FROM chunks WHERE id IN ({marks})", [int(i) for i in allowed]).fetchall()
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+        where, params = SQLITE.in_list("id", [int(i) for i in allowed])
+        found = self._connection().execute(f"SELECT id, embedding FROM chunks WHERE {where}", params).fetchall()
+        matrix = np.frombuffer(b"".join(r[1] for r in found), dtype=np.float32).reshape(len(found), -1)
         scores = matrix @ vector
         order = np.argsort(-scores)[:depth]
-        return [(int(rows[i][0]), float(scores[i])) for i in order]
+        return [(int(found[i][0]), float(scores[i])) for i in order]
 
     def lexical_ranking(self, query: str, depth: int,
                         document_ids: Sequence[str] | None) -> list[tuple[int, float]]:
@@ -304,18 +235,6 @@ class SqliteStore:
     def _chunk_ids_of(self, document_ids: Sequence[str]) -> np.ndarray:
         if not document_ids:
             return np.zeros(0, dtype=np.int64)
-        marks = ",".join("?" * len(document_ids))
-        rows = self._connection().execute(
-            f"SELECT id FROM chunks WHERE document_id IN ({marks})", list(document_ids)).fetchall()
-        return np.array([r[0] for r in rows], dtype=np.int64)
-
-    def chunks(self, chunk_ids: Sequence[int], context_chars: int) -> dict[int, StoredChunk]:
-        if not chunk_ids:
-            return {}
-        marks = ",".join("?" * len(chunk_ids))
-        with self._snapshot() as connection:
-            rows = connection.execute(
-                "SELECT id, document_id, start, end, text, first_sentence, last_sentence FROM chunks "
-                f"WHERE id IN ({marks})", [int(i) for i in chunk_ids]).fetchall()
-            documents: dict[str, tuple[str, list[Span]]] = {}
-            return {row[0]: sql.stored_chunk(connection, row, context_chars, documents) for row in rows}
+        where, params = SQLITE.in_list("document_id", list(document_ids))
+        found = self._connection().execute(f"SELECT id FROM chunks WHERE {where}", params).fetchall()
+        return np.array([r[0] for r in found], dtype=np.int64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,14 @@ import psycopg
 import pytest
 
 from api.services import Index
-from index import pg_rows, postgres
+from index import postgres
 from index.base import StoreMismatchError
 from index.documents import make_document
 from index.milvus import ChunkRow
 from index.postgres import PostgresStore
+from index.sql import postgresql as pg_schema
+from index.sql import sqlite as sqlite_schema
+from index.sql.dialect import statements
 
 
 @pytest.fixture
@@ -34,17 +38,36 @@ def test_schema_is_migrated_once_in_order_and_a_newer_one_is_refused(
     with psycopg.connect(url, autocommit=True) as connection:  # a database left by a citeqa with one migration
         connection.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
                            "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
-        connection.execute(pg_rows.MIGRATIONS[0])
+        connection.execute(pg_schema.MIGRATIONS[0])
         connection.execute("INSERT INTO schema_migrations(version) VALUES (1)")
     first = make_index(tmp_path)
     first.indexer.add(make_document("Copper conducts electricity well.", document_id="metals"))
     make_index(tmp_path)  # a second start applies nothing again
     with psycopg.connect(url, autocommit=True) as connection:
         versions = [row[0] for row in connection.execute("SELECT version FROM schema_migrations ORDER BY 1")]
-        assert versions == list(range(1, len(pg_rows.MIGRATIONS) + 1))
-        connection.execute("INSERT INTO schema_migrations(version) VALUES (%s)", (len(pg_rows.MIGRATIONS) + 1,))
+        assert versions == list(range(1, len(pg_schema.MIGRATIONS) + 1))
+        connection.execute("INSERT INTO schema_migrations(version) VALUES (%s)", (len(pg_schema.MIGRATIONS) + 1,))
     with pytest.raises(RuntimeError, match="newer than this citeqa"):
         make_index(tmp_path)
+
+
+def test_both_schemas_have_the_same_tables_and_column_names(
+        tmp_path: Path, make_index: Callable[..., Index], server_location: Callable[[Path], dict[str, Any]]) -> None:
+    """The shared SQL layer (index/sql/) names every column once: the migrated schemas must agree."""
+    make_index(tmp_path)
+    sqlite = sqlite3.connect(":memory:")
+    for script in sqlite_schema.MIGRATIONS:
+        for statement in statements(script):
+            sqlite.execute(statement)
+    tables = [row[0] for row in sqlite.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    in_sqlite = {table: [row[1] for row in sqlite.execute(f"PRAGMA table_info({table})")] for table in tables}
+    sqlite.close()
+    with psycopg.connect(server_location(tmp_path)["database_url"], autocommit=True) as connection:
+        in_postgres = {table: [row[0] for row in connection.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = %s "
+            "ORDER BY ordinal_position", (table,))] for table in tables}
+    assert in_postgres == in_sqlite
 
 
 def test_a_write_milvus_missed_is_copied_on_the_next_start(
