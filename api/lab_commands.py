@@ -226,14 +226,15 @@ def calibrate_verifier(
                                                   "used for evaluation")],
     reader: Annotated[Path | None, typer.Option(help="reader model folder (verifier.json is written there; "
                                                      "default: the configured reader)")] = None,
-    c: Annotated[float, typer.Option(help="inverse regularisation strength of the logistic fit")] = 0.1,
+    c: Annotated[float | None, typer.Option(help="inverse regularisation strength of the logistic fit "
+                                                 "(default: lab.verifier.REGULARISATION_C)")] = None,
     off_topic_every: Annotated[int, typer.Option(help="also ask every n-th question of another article, where it "
                                                       "has no answer (0: never)")] = 5,
 ) -> None:
     """Fit the answer verifier: ask every question of its own article, learn which best spans are right."""
     from api.services import build_services
     from lab.end_to_end import ingest_articles, load_articles
-    from lab.verifier import fit_verifier, off_topic_questions, verifier_examples
+    from lab.verifier import REGULARISATION_C, fit_verifier, off_topic_questions, verifier_examples
     from qa.reader import SHIPPED_MODEL
     from qa.verifier import VERIFIER_FILE
 
@@ -252,6 +253,7 @@ def calibrate_verifier(
             with Progress(console=errors, transient=True) as progress:
                 examples += verifier_examples(services.answerer, questions,
                                               _progress(progress, f"reading {path.name}", len(questions)))
+    c = REGULARISATION_C if c is None else c
     verifier = fit_verifier(examples, c)
     right = sum(example.right for example in examples)
     off_topic = f", every {off_topic_every}th also of the next article" if off_topic_every else ""

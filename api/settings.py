@@ -162,7 +162,7 @@ class PipelineSettings(BaseSettings):
 
     model_config = FLAT
 
-    no_answer_threshold: float = Field(default=0.158, ge=0.0, le=1.0)
+    no_answer_threshold: float = Field(default=0.136, ge=0.0, le=1.0)
     top_k: int = Field(default=7, ge=1, le=50)
     # Span margins of the passage at retrieval rank r (0-based) lose rank_penalty * ln(1 + r).
     rank_penalty: float = Field(default=1.0, ge=0.0)

@@ -99,6 +99,8 @@ class StoredChunk:
     # The pages (PDF) and sections (Word) that the context overlaps, with their character boxes: enough to
     # place any span of it, read in the same snapshot as the text.
     layout: Layout = field(default_factory=Layout, compare=False)
+    # The document's title: what the whole text is about, named once (a heading, a file's first line).
+    document_title: str = field(default="", compare=False)
 
     @property
     def context_end(self) -> int:

@@ -131,7 +131,9 @@ class QuestionAnswerer:
         hits = self.retriever.run(question, top_k or self.top_k, document_ids)
         if not hits:
             return Reading(question, [], ReaderOutput([], 1.0))
-        return Reading(question, hits, vote_by_answer(self._read(question, self._passages(hits))))
+        output = self._read(question, self._passages(hits))
+        inside = [span for span in output.spans if not _crosses_page(hits[span.passage_index].chunk, span)]
+        return Reading(question, hits, vote_by_answer(ReaderOutput(inside, output.no_answer_score)))
 
     def score(self, reading: Reading) -> float:
         """The probability that the best span answers: the verifier's when there is one, else the reader's."""
@@ -168,6 +170,12 @@ class QuestionAnswerer:
         rest = self.reader.run(question, passages[1:], top_k=CANDIDATE_SPANS)
         shifted = [replace(span, passage_index=span.passage_index + 1) for span in rest.spans]
         return merge_spans([*first.spans, *shifted], top_k=CANDIDATE_SPANS)
+
+
+def _crosses_page(chunk: StoredChunk, span: AnswerSpan) -> bool:
+    """Whether a span runs from one PDF page onto the next. A sentence may run on across a page break (the
+    reader joins it), but an answer is cited on one page, as the reader of the printed page finds it."""
+    return any(span.start < page.start < span.end for page in chunk.layout.pages)
 
 
 def _cite(chunk: StoredChunk, span: AnswerSpan) -> Citation:

@@ -137,7 +137,11 @@ def answer_features(question: str, spans: Sequence[AnswerSpan], hits: Sequence[S
     hit = hits[best.passage_index]
     span_odds = [odds(span.margin) for span in spans]
     covering, sentence = _sentences(hit.chunk, best.start, best.end)  # with what it rests on; and the next one
-    sentence_words, passage_words = content_words(sentence), content_words(hit.chunk.context_text)
+    # The document's title is context every sentence rests on: a manual names its product there, once.
+    title = hit.chunk.document_title
+    title_words = content_words(title)
+    covering_words, sentence_words = content_words(covering) | title_words, content_words(sentence) | title_words
+    passage_words = content_words(hit.chunk.context_text)
     everywhere = set().union(*(content_words(h.chunk.context_text) for h in hits))
     asked, answer_words = content_words(question), content_words(best.text)
     names, numbers = _names(question), _numbers(question)
@@ -154,12 +158,12 @@ def answer_features(question: str, spans: Sequence[AnswerSpan], hits: Sequence[S
         "passage_rank": math.log1p(best.passage_index),
         "answer_words": math.log1p(len(_WORD.findall(best.text))),
         "answer_in_question": _share(answer_words, asked) if answer_words else 0.0,
-        "question_in_sentence": _share(asked, content_words(covering)),
+        "question_in_sentence": _share(asked, covering_words),
         "question_in_sentences_around": _share(asked, sentence_words),
         "question_in_passage": _share(asked, passage_words),
         "question_missing_everywhere": float(len(asked - everywhere)),
         "names_missing": float(len(names - sentence_words)),
-        "numbers_missing": float(len(numbers - _numbers(sentence))),
+        "numbers_missing": float(len(numbers - _numbers(sentence) - _numbers(title))),
         "negation_mismatch": float(negated and not sentence_negated),
         "type_mismatch": float(type_mismatch),
         "dense_top": max((h.dense_score for h in hits if h.dense_score is not None), default=0.0),

@@ -23,7 +23,9 @@ SUMMARY_COLUMNS = ("id, title, metadata, length(text), chunk_count, sentence_cou
                    "(SELECT filename FROM sources WHERE document_id = documents.id), "
                    "(SELECT sha256 FROM sources WHERE document_id = documents.id)")
 PAGE_COLUMNS = ("number", "label", "start_char", "end_char", "width", "height", "rotation", "boxes")
-CHUNK_COLUMNS = "id, document_id, start_char, end_char, text, first_sentence, last_sentence"  # of stored_chunk
+# Of stored_chunk; the document's title comes with each chunk (the answer verifier reads it as context).
+CHUNK_COLUMNS = ("id, document_id, start_char, end_char, text, first_sentence, last_sentence, "
+                 "(SELECT title FROM documents WHERE documents.id = chunks.document_id)")
 
 
 def summary(dialect: Dialect, row: tuple[Any, ...]) -> DocumentSummary:
@@ -37,13 +39,14 @@ def stored_chunk(dialect: Dialect, connection: Any, row: tuple[Any, ...], contex
     """The chunk of a `chunks` row of CHUNK_COLUMNS; `documents` keeps each document's text and sentences read
     for widening, so hits from one document read it once."""
     q = dialect.q
-    chunk_id, document_id, start, end, text, first, last = row
+    chunk_id, document_id, start, end, text, first, last, title = row
     if not context_chars:
         spans = connection.execute(
             q("SELECT start_char, end_char FROM sentences WHERE document_id = ? AND idx BETWEEN ? AND ? ORDER BY idx"),
             (document_id, first, last)).fetchall()
         chunk = StoredChunk(chunk_id, document_id, start, end, text, start, text, tuple(Span(s, e) for s, e in spans))
-        return replace(chunk, layout=layout(dialect, connection, document_id, (start, max(end, start + 1))))
+        return replace(chunk, layout=layout(dialect, connection, document_id, (start, max(end, start + 1))),
+                       document_title=title)
     if document_id not in documents:
         text_row = connection.execute(q("SELECT text FROM documents WHERE id = ?"), (document_id,)).fetchone()
         assert text_row is not None, "a chunk outlived its document"  # the foreign key cascades
@@ -53,7 +56,8 @@ def stored_chunk(dialect: Dialect, connection: Any, row: tuple[Any, ...], contex
     chunk = StoredChunk.widened(chunk_id, document_id, start, end, text, document_text, sentences, context_chars)
     # The pages and sections the reader's text overlaps: enough to place any span of it, in this snapshot.
     return replace(chunk, layout=layout(dialect, connection, document_id,
-                                        (chunk.context_start, max(chunk.context_end, chunk.context_start + 1))))
+                                        (chunk.context_start, max(chunk.context_end, chunk.context_start + 1))),
+                   document_title=title)
 
 
 def layout(dialect: Dialect, connection: Any, document_id: str, within: tuple[int, int] | None = None) -> Layout:

@@ -83,3 +83,15 @@ def test_a_replaced_document_is_never_read_at_old_offsets(index: Index, article_
     index.indexer.add(make_document("Nothing about troops here.\n\n" + article_text, document_id="bakhmut"))
     # A ranking made before the write names chunks that are gone: they are left out, not read anew.
     assert index.store.chunks([chunk_id for chunk_id, _ in ranking], 0) == {}
+
+
+@pytest.mark.parametrize("backend", ["embedded", "server"])
+def test_every_hit_knows_its_documents_title(index: Index, backend: str) -> None:
+    """The answer verifier reads the title as context of every sentence (a manual names its product once)."""
+    index.indexer.add(make_document("Ridgeway E-City 2\n\nCharge it for four hours. It reaches 25 km/h.",
+                                    document_id="ebike"))
+    index.indexer.add(make_document("The ferry leaves at noon.", document_id="ferry", title="Harbour timetable"))
+    hits = index.retriever.run("How fast does it go? When does the ferry leave?", 5)
+    assert {hit.document_id: hit.chunk.document_title for hit in hits} == {
+        "ebike": index.store.get("ebike").title, "ferry": "Harbour timetable"}
+    assert index.store.get("ebike").title == "Ridgeway E-City 2"

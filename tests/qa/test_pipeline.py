@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -204,3 +205,22 @@ def test_the_reader_sees_the_widened_passage_but_citations_stay_exact(
     citation = answer.citations[0]
     assert answer.answer == citation.text == article_text[citation.start : citation.end]
     assert article_text[citation.passage.start : citation.passage.end] == citation.passage.text
+
+
+def test_an_answer_never_runs_from_one_page_onto_the_next(index: Index, reader: Reader) -> None:
+    from index.layout import Layout, Page
+    from qa.reader import Passage
+
+    # A sentence that runs on across a page break, the name it asks for split by it.
+    text = "The old stone bridge over the river was designed by Ansel\nVorn in 1902, after the flood."
+    question = "Who designed the old stone bridge?"
+    page_break = text.index("Vorn")
+    assert reader.run(question, [Passage("bridge", 0, text)]).spans[0].text == "Ansel\nVorn"  # what it would cite
+    pages = tuple(Page(number, None, start, end, 612.0, 792.0, 0, np.zeros((end - start, 4), dtype=np.float32))
+                  for number, (start, end) in enumerate(((0, page_break), (page_break, len(text))), start=1))
+    document = make_document(text, document_id="bridge")
+    index.indexer.add(dataclasses.replace(document, layout=Layout(pages)))
+    reading = pipeline(index, reader).read(question)
+    assert reading.output.spans, "the reader still finds spans inside one page"
+    for span in reading.output.spans:
+        assert not span.start < page_break < span.end, span

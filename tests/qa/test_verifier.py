@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +122,23 @@ def test_a_name_stated_earlier_in_the_paragraph_is_not_missing() -> None:
     assert far["names_missing"] == 2.0  # her name is three sentences before "He said the line held"
     swapped = features("Where did Olena Kuts make her claim?", news_span("Telegram"), passages=passages)
     assert swapped["names_missing"] == 2.0
+
+
+def test_the_document_title_counts_as_context() -> None:
+    """A manual names its product once, in its title; the cited sentence says "it"."""
+    text = "Charge it for four hours before the first ride. It reaches 25 km/h with the motor's help."
+    chunk = StoredChunk(1, "doc", 0, len(text), text, 0, text, (Span(0, 47), Span(48, len(text))))
+    question = "Up to what speed does the Ridgeway E-City 2 help its rider?"
+    start = text.index("25 km/h")
+    best = AnswerSpan("doc", start, start + 7, "25 km/h", 0.7, 3.0, 0)
+
+    def seen(title: str) -> dict[str, float]:
+        hit = SearchHit(replace(chunk, document_title=title), 0.6, 4.0, 0.0)
+        return dict(zip(FEATURES, answer_features(question, [best], [hit]).tolist(), strict=True))
+
+    untitled, titled = seen(""), seen("Ridgeway E-City 2: questions and answers")
+    assert (untitled["names_missing"], untitled["numbers_missing"]) == (3.0, 1.0)  # Ridgeway, E, City; 2
+    assert (titled["names_missing"], titled["numbers_missing"]) == (0.0, 0.0)
+    assert titled["question_in_sentence"] > untitled["question_in_sentence"]
+    assert seen("Lakeside bus timetable")["names_missing"] == 3.0  # another title names nothing asked
+
