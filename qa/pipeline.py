@@ -131,9 +131,7 @@ class QuestionAnswerer:
         hits = self.retriever.run(question, top_k or self.top_k, document_ids)
         if not hits:
             return Reading(question, [], ReaderOutput([], 1.0))
-        output = self._read(question, self._passages(hits))
-        inside = [span for span in output.spans if not _crosses_page(hits[span.passage_index].chunk, span)]
-        return Reading(question, hits, vote_by_answer(ReaderOutput(inside, output.no_answer_score)))
+        return Reading(question, hits, vote_by_answer(self._read(question, self._passages(hits))))
 
     def score(self, reading: Reading) -> float:
         """The probability that the best span answers: the verifier's when there is one, else the reader's."""
@@ -157,7 +155,7 @@ class QuestionAnswerer:
         measured worse (the same spans found from two passages agree, and merge_spans keeps one).
         """
         return [Passage(hit.document_id, hit.chunk.context_start, hit.chunk.context_text,
-                        -self.rank_penalty * math.log1p(rank))
+                        -self.rank_penalty * math.log1p(rank), _page_starts(hit.chunk))
                 for rank, hit in enumerate(hits)]
 
     def _read(self, question: str, passages: list[Passage]) -> ReaderOutput:
@@ -172,10 +170,10 @@ class QuestionAnswerer:
         return merge_spans([*first.spans, *shifted], top_k=CANDIDATE_SPANS)
 
 
-def _crosses_page(chunk: StoredChunk, span: AnswerSpan) -> bool:
-    """Whether a span runs from one PDF page onto the next. A sentence may run on across a page break (the
-    reader joins it), but an answer is cited on one page, as the reader of the printed page finds it."""
-    return any(span.start < page.start < span.end for page in chunk.layout.pages)
+def _page_starts(chunk: StoredChunk) -> tuple[int, ...]:
+    """Where PDF pages begin inside the chunk's context, as offsets into it (no answer runs across one)."""
+    return tuple(page.start - chunk.context_start for page in chunk.layout.pages
+                 if chunk.context_start < page.start < chunk.context_end)
 
 
 def _cite(chunk: StoredChunk, span: AnswerSpan) -> Citation:

@@ -29,13 +29,16 @@ class Passage:
     """Text to read; `start` is where `text` begins in its document (code points).
 
     `prior` is added to every span margin (a log-odds bonus or penalty), e.g. a penalty for a lower
-    retrieval rank; 0 leaves the reader's own scores unchanged.
+    retrieval rank; 0 leaves the reader's own scores unchanged. `breaks`: offsets into `text` that no answer
+    runs across, besides blank lines (where a PDF page begins: a sentence may run on across it, but an answer
+    is cited on one page, as the reader of the printed page finds it).
     """
 
     document_id: str
     start: int
     text: str
     prior: float = 0.0
+    breaks: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -201,8 +204,9 @@ class Reader:
         spans = []
         for s, e in span_candidates(start_logits, end_logits, context, self.max_answer_tokens, candidates):
             char_start, char_end = offsets[s][0], offsets[e][1]
-            # An answer never runs across a blank line: the next paragraph (or page) is another subject.
-            if char_end <= char_start or PARAGRAPH_BREAK.search(passage.text, char_start, char_end):
+            # An answer never runs across a blank line (the next paragraph is another subject) or a page start.
+            if char_end <= char_start or PARAGRAPH_BREAK.search(passage.text, char_start, char_end) or any(
+                    char_start < position < char_end for position in passage.breaks):
                 continue
             margin = float(start_logits[s] + end_logits[e]) - null_logit + passage.prior
             spans.append(
