@@ -15,9 +15,11 @@ span is right (F1 > 0.5), the share withheld, the costliest error for a user.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,27 +31,35 @@ from lab.metrics import answerability_auc, best_over, exact_match, f1, is_right 
 REAL_TEXT = ROOT / "bench" / "data" / "real-text" / "questions.jsonl"
 
 
-def ask_real_text(out: Path, questions_path: Path = REAL_TEXT) -> None:
+@contextlib.contextmanager
+def real_text_store(questions_path: Path = REAL_TEXT, **changes: Any) -> Iterator[tuple[list[dict[str, Any]], Any,
+                                                                                      dict[str, str]]]:
+    """The set's questions, services (shipped settings but `changes`) over a scratch store holding every document
+    they ask about, read as uploads are, and each source's document id."""
     from api.services import build_services
     from api.settings import get_settings
     from index.extract import load_path
 
     rows = [json.loads(line) for line in questions_path.read_text(encoding="utf-8").splitlines() if line.strip()]
     with tempfile.TemporaryDirectory(prefix="citeqa-real-text-") as folder:
-        settings = get_settings().scratch(Path(folder))
+        settings = get_settings().scratch(Path(folder)).with_changes(**changes)
         services = build_services(settings)
         ids: dict[str, str] = {}
         for source in sorted({row["source"] for row in rows}):
             document = load_path(ROOT / source, settings.index.parse_limits)
             services.index.indexer.add(document)
             ids[source] = document.id
+        yield rows, services, ids
+
+
+def ask_real_text(out: Path, questions_path: Path = REAL_TEXT) -> None:
+    with real_text_store(questions_path) as (rows, services, ids), out.open("w", encoding="utf-8") as written:
         always = services.answerer.with_threshold(0.0)
-        with out.open("w", encoding="utf-8") as written:
-            for row in rows:
-                answer = always.run(row["question"], [ids[row["source"]]])
-                written.write(json.dumps({"id": row["id"], "question": row["question"], "answer": answer.answer,
-                                          "score": answer.score, "gold": row["answers"],
-                                          "family": row.get("family", "real"), "source": row["source"]}) + "\n")
+        for row in rows:
+            answer = always.run(row["question"], [ids[row["source"]]])
+            written.write(json.dumps({"id": row["id"], "question": row["question"], "answer": answer.answer,
+                                      "score": answer.score, "gold": row["answers"],
+                                      "family": row.get("family", "real"), "source": row["source"]}) + "\n")
 
 
 def family_report(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:

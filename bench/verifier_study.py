@@ -9,7 +9,7 @@ pickles each `Reading`. `study` computes the features with today's `qa.verifier`
 with each family's floor) and prints the three families side by side (`bench/families.py`'s figures).
 
     .venv/bin/python bench/verifier_study.py read /tmp/readings
-    .venv/bin/python bench/verifier_study.py study /tmp/readings [--floors 72.41 57.51 71.1]
+    .venv/bin/python bench/verifier_study.py study /tmp/readings [--floors 72.41 57.76 74.17] [--sweep]
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import json
 import pickle
 import sys
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import SQUAD_V1, SQUAD_V2  # noqa: E402
-from bench.families import REAL_TEXT, family_report  # noqa: E402
+from bench.families import family_report, real_text_store  # noqa: E402
 
 TRAIN = ROOT.parent / "shared" / "data" / "squad-v2.0-dev-train-split.json"
 # SQuAD v1.1 train (answerable questions only), its first articles: what fitting on more than SQuAD 2.0 does.
@@ -55,19 +54,7 @@ def _read_squad(path: Path, off_topic: bool, max_articles: int | None = None) ->
 
 
 def _read_real_text() -> list[dict[str, Any]]:
-    from api.services import build_services
-    from api.settings import get_settings
-    from index.extract import load_path
-
-    rows = [json.loads(line) for line in REAL_TEXT.read_text(encoding="utf-8").splitlines() if line.strip()]
-    with tempfile.TemporaryDirectory(prefix="citeqa-study-") as folder:
-        settings = get_settings().scratch(Path(folder)).with_changes(pipeline={"verify_answers": False})
-        services = build_services(settings)
-        ids = {}
-        for source in sorted({row["source"] for row in rows}):
-            document = load_path(ROOT / source, settings.index.parse_limits)
-            services.index.indexer.add(document)
-            ids[source] = document.id
+    with real_text_store(pipeline={"verify_answers": False}) as (rows, services, ids):
         return [{"id": row["id"], "question": row["question"], "gold": row["answers"],
                  "family": row.get("family", "real"), "source": row["source"],
                  "reading": services.answerer.read(row["question"], [ids[row["source"]]])} for row in rows]
@@ -75,34 +62,12 @@ def _read_real_text() -> list[dict[str, Any]]:
 
 def read(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    for name, rows in (("real", lambda: _read_real_text()), ("train", lambda: _read_squad(TRAIN, True)),
+    for name, rows in (("real", _read_real_text), ("train", lambda: _read_squad(TRAIN, True)),
                        ("train-v1", lambda: _read_squad(TRAIN_V1, True, TRAIN_V1_ARTICLES)),
                        ("v1.1", lambda: _read_squad(SQUAD_V1, False)), ("v2.0", lambda: _read_squad(SQUAD_V2, False))):
         if not (out / f"{name}.pkl").exists():
             (out / f"{name}.pkl").write_bytes(pickle.dumps(rows()))
             print(f"read {name}", flush=True)
-
-
-def _titles(name: str) -> dict[str, str]:
-    """Each document's title as the store keeps it, by the `source` the read rows name."""
-    from api.settings import get_settings
-    from index.extract import load_path
-    from lab.end_to_end import load_articles
-
-    if name == "real":
-        rows = [json.loads(line) for line in REAL_TEXT.read_text(encoding="utf-8").splitlines() if line.strip()]
-        limits = get_settings().index.parse_limits
-        return {source: load_path(ROOT / source, limits).title for source in {row["source"] for row in rows}}
-    path, articles = {"train": (TRAIN, None), "train-v1": (TRAIN_V1, TRAIN_V1_ARTICLES), "v1.1": (SQUAD_V1, None),
-                      "v2.0": (SQUAD_V2, None)}[name]
-    return {document_id: title for document_id, title, _ in load_articles(path, articles)[0]}
-
-
-def _with_titles(rows: list[dict[str, Any]], titles: dict[str, str]) -> None:
-    """Give every hit's chunk its document's title (each question was asked of its own document alone)."""
-    for row in rows:
-        hits = row["reading"].hits
-        hits[:] = [replace(hit, chunk=replace(hit.chunk, document_title=titles[row["source"]])) for hit in hits]
 
 
 def _scored(rows: list[dict[str, Any]], verifier: Any) -> list[dict[str, Any]]:
@@ -131,27 +96,22 @@ def _sweep(scored: dict[str, list[dict[str, Any]]]) -> None:
         print(f"{threshold:9.2f} " + " ".join(f"{f:6.2f}" for f in figures) + f" {sum(figures) / 3:6.2f}")
 
 
-def study(folder: Path, floors: list[float], shipped: bool, c: float | None, train: list[str], titles: bool,
+def study(folder: Path, floors: list[float], shipped: bool, c: float | None, train: list[str],
           sweep: bool = False, fixed: float | None = None) -> None:
     import numpy as np
 
     from lab.end_to_end import ArticleQuestion, PipelineRow, best_pipeline_threshold
-    from lab.metrics import is_right
-    from lab.verifier import REGULARISATION_C, VerifierExample, fit_verifier
+    from lab.verifier import REGULARISATION_C, fit_verifier, verifier_example
     from qa.reader import SHIPPED_MODEL
-    from qa.verifier import Verifier, answer_features
+    from qa.verifier import Verifier
 
     data = {name: pickle.loads((folder / f"{name}.pkl").read_bytes()) for name in (*train, *FAMILIES)}
-    if titles:
-        for name, rows in data.items():
-            _with_titles(rows, _titles(name))
     if shipped:
         verifier = Verifier.load(SHIPPED_MODEL)
     else:
-        examples = [VerifierExample(ArticleQuestion(r["id"], r["source"], r["question"], r["gold"], []),
-                                    answer_features(r["question"], r["reading"].output.spans, r["reading"].hits),
-                                    is_right(r["reading"].output.spans[0].text, r["gold"]))
-                    for name in train for r in data[name] if r["reading"].output.spans]
+        found = (verifier_example(ArticleQuestion(r["id"], r["source"], r["question"], r["gold"], []), r["reading"])
+                 for name in train for r in data[name])
+        examples = [example for example in found if example is not None]
         verifier = fit_verifier(examples, REGULARISATION_C if c is None else c)
         print(json.dumps(dict(zip(json.loads(verifier.to_json(""))["features"], np.round(verifier.coef, 3).tolist(),
                                   strict=True))))
@@ -183,29 +143,29 @@ def main() -> None:
     reading.add_argument("folder", type=Path)
     studying = commands.add_parser("study")
     studying.add_argument("folder", type=Path)
-    studying.add_argument("--floors", type=float, nargs=3, default=[72.41, 57.51, 71.1])
+    studying.add_argument("--floors", type=float, nargs=3, default=[72.41, 57.76, 74.17],
+                          help="each family's F1 before the change (v1.1, v2.0, real)")
     studying.add_argument("--shipped", action="store_true", help="score with the shipped verifier, no refit")
     studying.add_argument("--c", type=float, default=None, help="default: lab.verifier.REGULARISATION_C")
-    studying.add_argument("--titles", action="store_true", help="the verifier sees each document's title")
     studying.add_argument("--sweep", action="store_true", help="also each family's F1 over thresholds")
     studying.add_argument("--threshold", type=float, default=None, help="report at this threshold")
     studying.add_argument("--direction", nargs="*", default=[], help="name=sign: fit a feature to another sign")
     studying.add_argument("--fine", type=float, nargs=2, default=None, help="sweep from A to B by 0.002")
     studying.add_argument("--train", nargs="+", default=["train"], help="the read sets to fit on")
     arguments = parser.parse_args()
-    from qa.verifier import DIRECTION
-
-    if getattr(arguments, "fine", None):
-        SWEEP[:] = [round(arguments.fine[0] + step * 0.002, 3)
-                    for step in range(int((arguments.fine[1] - arguments.fine[0]) / 0.002) + 1)]
-    for item in getattr(arguments, "direction", []):
-        name, sign = item.split("=")
-        DIRECTION[name] = int(sign)  # the dict lab.verifier.fit_verifier reads
     if arguments.command == "read":
         read(arguments.folder)
-    else:
-        study(arguments.folder, arguments.floors, arguments.shipped, arguments.c, arguments.train, arguments.titles,
-              arguments.sweep, arguments.threshold)
+        return
+    from qa.verifier import DIRECTION
+
+    if arguments.fine:
+        low, high = arguments.fine
+        SWEEP[:] = [round(low + step * 0.002, 3) for step in range(int((high - low) / 0.002) + 1)]
+    for item in arguments.direction:
+        name, sign = item.split("=")
+        DIRECTION[name] = int(sign)  # the dict lab.verifier.fit_verifier reads
+    study(arguments.folder, arguments.floors, arguments.shipped, arguments.c, arguments.train, arguments.sweep,
+          arguments.threshold)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import numpy as np
 
 from lab.end_to_end import ArticleQuestion
 from lab.metrics import is_right
-from qa.pipeline import QuestionAnswerer
+from qa.pipeline import QuestionAnswerer, Reading
 from qa.verifier import DIRECTION, FEATURES, Verifier, answer_features
 
 # Every n-th question is also asked of the next article, where it has no answer: SQuAD 2.0's unanswerable
@@ -45,14 +45,21 @@ def verifier_examples(answerer: QuestionAnswerer, questions: list[ArticleQuestio
     """Ask each question of its own article as the pipeline does; questions with no span at all are left out."""
     examples = []
     for number, question in enumerate(questions):
-        reading = answerer.read(question.question, [question.document_id])
-        spans = reading.output.spans
-        if spans:
-            examples.append(VerifierExample(question, answer_features(question.question, spans, reading.hits),
-                                            is_right(spans[0].text, question.answers)))
+        example = verifier_example(question, answerer.read(question.question, [question.document_id]))
+        if example is not None:
+            examples.append(example)
         if progress:
             progress(number + 1)
     return examples
+
+
+def verifier_example(question: ArticleQuestion, reading: Reading) -> VerifierExample | None:
+    """The features of what the pipeline read for `question` and whether its best span is right; None if no span."""
+    spans = reading.output.spans
+    if not spans:
+        return None
+    return VerifierExample(question, answer_features(question.question, spans, reading.hits),
+                           is_right(spans[0].text, question.answers))
 
 
 def fit_verifier(examples: list[VerifierExample], c: float = REGULARISATION_C) -> Verifier:
