@@ -3,8 +3,9 @@ stored text and its layout (the box of every character). It holds the lines' dat
 `Line`, `PageLines`) that index/pdf.py imports; it imports nothing from index/pdf.py. On the way it:
 
 - drops running headers and footers: a line at a page's edge whose text, digits aside, repeats at the
-  edges of several pages (never a line seen on one page only, so a short file keeps its middle page);
-  and a table's header row repeated at the top of each page the table continues on, after its first;
+  edges of several pages; at a page's top-most or bottom-most line only, also a page number alone or a
+  line that prints the page's own number (a chapter's header, seen on one or two pages); and a table's
+  header row repeated at the top of each page the table continues on, after its first;
 - joins words broken across lines by a hyphen or a soft hyphen, keeping the hyphen where the document
   writes the same word with one elsewhere;
 - builds paragraphs from the gaps between lines, font size changes, bullets and short lines, and joins a
@@ -39,6 +40,8 @@ EDGE_SHARE = 0.12  # how close to a page's edge (share of its size) a header, fo
 RUNS_ON = {"a", "an", "and", "as", "at", "by", "for", "from", "in", "into", "of", "on", "or", "than", "that", "the",
            "to", "via", "with", "e.g.", "i.e.", "(e.g.", "(i.e.", "etc.,", "vs.", "cf.", "no.", "fig.", "sec.", "see"}
 ROMAN = re.compile(r"^[ivxlcdm]+$")
+# A page number alone, once _furniture_key has blanked its digits: "7", "Page 7", "7 of 20", "- 7 -".
+PAGE_NUMBER = re.compile(r"(page )?#( of #)?|[-–—] # [-–—]|[-–—]#[-–—]")
 
 
 @dataclass
@@ -110,19 +113,50 @@ def _at_edge(page: PageLines, line: Line) -> bool:
             or x1 < EDGE_SHARE * page.width or x0 > (1 - EDGE_SHARE) * page.width)
 
 
+def _outermost(page: PageLines) -> set[int]:
+    """The positions of the page's top-most and bottom-most lines, where a header or footer sits."""
+    if not page.lines:
+        return set()
+    tops = [line.display_box()[1] for line in page.lines]
+    bottoms = [line.display_box()[3] for line in page.lines]
+    return {tops.index(min(tops)), bottoms.index(max(bottoms))}
+
+
 def drop_furniture(pages: list[PageLines]) -> None:
     """Remove running headers, footers and margin lines: edge lines whose text (digits aside) is at the
-    edges of at least 3 pages and FURNITURE_SHARE of the pages with text."""
+    edges of at least 3 pages and FURNITURE_SHARE of the pages with text. Also, where a page's top-most or
+    bottom-most line sits at its edge: a page number alone ("7", "Page 7 of 20", "- vii -"), printed on a
+    chapter's first page only; a line with a number that does so on two pages or more, a running header
+    that names its chapter and page ("Chapter 3: Utilities 6"); and one that starts or ends with the page's
+    own number or label."""
     with_text = [page for page in pages if page.lines]
     seen: Counter[str] = Counter()
+    numbered: Counter[str] = Counter()
     for page in with_text:
         seen.update({_furniture_key(line.text) for line in page.lines if _at_edge(page, line)})
+        numbered.update({key for position in _outermost(page)
+                         if _at_edge(page, page.lines[position])
+                         and "#" in (key := _furniture_key(page.lines[position].text)).split()})
     needed = max(3, math.ceil(FURNITURE_SHARE * len(with_text)))
     furniture = {key for key, count in seen.items() if count >= needed}
+    furniture_outermost = {key for key, count in numbered.items() if count >= 2}
     for page in with_text:
-        page.lines = [line for line in page.lines
-                      if not (_at_edge(page, line) and _furniture_key(line.text) in furniture)]
+        outermost = _outermost(page)
+        page.lines = [line for position, line in enumerate(page.lines)
+                      if not (_at_edge(page, line) and (
+                          _furniture_key(line.text) in furniture
+                          or (position in outermost and (PAGE_NUMBER.fullmatch(_furniture_key(line.text))
+                                                         or _furniture_key(line.text) in furniture_outermost
+                                                         or _prints_its_page(page, line)))))]
     _drop_repeated_table_headers(with_text)
+
+
+def _prints_its_page(page: PageLines, line: Line) -> bool:
+    """The line starts or ends with the page's own number or label: a header or footer seen on this page only
+    (a chapter one page past its first)."""
+    tokens = line.text.split()
+    own = {str(page.number), (page.label or str(page.number)).lower()}
+    return len(tokens) > 1 and bool({tokens[0].lower(), tokens[-1].lower()} & own)
 
 
 def _drop_repeated_table_headers(pages: list[PageLines]) -> None:

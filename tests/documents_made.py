@@ -275,6 +275,44 @@ def many_pages_pdf(pages: int) -> bytes:
     return buffer.getvalue()
 
 
+# A book's furniture, as TeX and DocBook manuals print it: each chapter's first page shows its number alone
+# at the top; the pages after show "Chapter N: Title <page>". Eight pages, three chapters, so no header
+# line repeats on the share of pages `drop_furniture`'s general rule needs.
+BOOK_CHAPTERS = (("Moorings", 2), ("Cranes", 3), ("Pilots", 3))
+
+
+def book_pdf() -> tuple[bytes, list[str], list[str]]:
+    """A manual with chapter headers and lone page numbers: (content, its furniture lines, its body sentences).
+
+    Page 2 also holds a table cell that is a number alone ("42") in the middle of the page: not furniture.
+    """
+    from reportlab.pdfgen import canvas
+
+    _font()
+    buffer = io.BytesIO()
+    drawing = canvas.Canvas(buffer, pagesize=(PAGE_WIDTH, PAGE_HEIGHT))
+    furniture, body, page = [], [], 0
+    for chapter, (title, length) in enumerate(BOOK_CHAPTERS, start=1):
+        for within in range(length):
+            page += 1
+            drawing.setFont(FONT, 9)
+            header = str(page) if within == 0 else f"Chapter {chapter}: {title} {page}"
+            drawing.drawString(72 if within else PAGE_WIDTH - 90, PAGE_HEIGHT - 40, header)
+            furniture.append(header)
+            drawing.setFont(FONT, SIZE)
+            if within == 0:
+                drawing.drawString(72, PAGE_HEIGHT - 100, f"{chapter} {title}")
+            sentence = f"The {title.lower()} rule number {page} names token Q{page}X of page {page}."
+            drawing.drawString(72, PAGE_HEIGHT - 140, sentence)
+            body.append(sentence)
+            if page == 2:
+                drawing.drawString(72, PAGE_HEIGHT - 400, "Berths in service:")
+                drawing.drawString(300, PAGE_HEIGHT - 400, "42")
+            drawing.showPage()
+    drawing.save()
+    return buffer.getvalue(), furniture, body
+
+
 def handbook_docx() -> bytes:
     """A Word file with a title, numbered headings, a list and a table: the facts sit under 2.1."""
     import docx

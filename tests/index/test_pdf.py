@@ -21,6 +21,7 @@ from tests.documents_made import (
     HEADER,
     MadePdf,
     bomb_pdf,
+    book_pdf,
     encrypted,
     handbook_pdf,
     many_pages_pdf,
@@ -83,6 +84,19 @@ def test_running_header_and_footer_are_dropped_but_not_the_title(read: Extracted
     assert "Port Elin Authority - Page" not in read.text
     # The header repeats on every page; the same words as the title on page 1 (not at the page's edge) stay.
     assert read.text.count(HEADER) == 1 and read.text.index(HEADER) == 0
+
+
+def test_chapter_headers_and_lone_page_numbers_are_dropped() -> None:
+    # A header that names its chapter repeats on a few pages only, and a page number printed alone on a
+    # chapter's first page repeats nowhere; both are still furniture. A number inside the page stays.
+    content, furniture, body = book_pdf()
+    text = read_pdf(content, max_pages=LIMITS.max_pages, max_chars=LIMITS.max_chars).text
+    lines = [line.strip() for line in text.split("\n\n")]
+    assert [line for line in lines if line in furniture or line.startswith("Chapter ")] == []
+    for sentence in body:
+        assert sentence in text
+    assert "Berths in service: 42" in words(text)
+    assert "1 Moorings" in text and "2 Cranes" in text  # chapter headings with their numbers stay
 
 
 def test_ligatures_hyphens_and_soft_hyphens(read: Extracted) -> None:
