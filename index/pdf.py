@@ -254,6 +254,17 @@ def _continues(line: Line, previous: Glyph, glyph: Glyph, angle: int) -> bool:
     return glyph.u0 >= previous.u0 - 0.5 * max(glyph.size, 1.0)
 
 
+def _breaks_a_name(glyphs: list[Glyph]) -> bool:
+    """The line ends inside a name that typesetters break without a hyphen: an identifier after an underscore
+    ("ASN1_MAX_" then "NAME_SIZE") or a web address after a slash ("https://example.gov/" then "rules")."""
+    if len(glyphs) < 2 or not glyphs[-2].char.isalnum() and glyphs[-2].char not in "/.":
+        return False
+    if glyphs[-1].char == "_":
+        return True
+    last = "".join(g.char for g in glyphs).rsplit(" ", 1)[-1].lower()
+    return glyphs[-1].char == "/" and (last.startswith(("http://", "https://", "www.")))
+
+
 def _tidy(line: Line) -> None:
     """Dot leaders to one space, line-end hyphens noted and dropped, soft hyphens and stray spaces removed;
     a line that starts with a raised footnote number ("¹ See ...") starts a footnote."""
@@ -285,6 +296,8 @@ def _tidy(line: Line) -> None:
             return
         if glyphs[-1].char != SOFT_HYPHEN:  # "800-" then "39": the hyphen stays and the next line follows it
             line.hyphen = ATTACHED
+    elif _breaks_a_name(glyphs):
+        line.hyphen = ATTACHED
     line.glyphs = [g if g.char != LINE_END_HYPHEN else Glyph("-", g.box, g.u0, g.u1, g.v0, g.v1, g.size)
                    for g in glyphs if g.char != SOFT_HYPHEN]
 

@@ -99,6 +99,14 @@ def test_chapter_headers_and_lone_page_numbers_are_dropped() -> None:
     assert "1 Moorings" in text and "2 Cranes" in text  # chapter headings with their numbers stay
 
 
+def test_names_broken_at_a_line_end_are_joined_whole() -> None:
+    content, _, _ = book_pdf()
+    text = read_pdf(content, max_pages=LIMITS.max_pages, max_chars=LIMITS.max_chars).text
+    assert "HARBOUR_MAX_BERTH_COUNT in the file" in text
+    assert "https://www.example.gov/harbour/rules for anyone" in text
+    assert "file; the rules are" in text  # a plain line end is still a space
+
+
 def test_ligatures_hyphens_and_soft_hyphens(read: Extracted) -> None:
     text = words(read.text)
     assert "The final inspection" in text and "who flags unsafe" in text
