@@ -255,14 +255,10 @@ def _continues(line: Line, previous: Glyph, glyph: Glyph, angle: int) -> bool:
 
 
 def _breaks_a_name(glyphs: list[Glyph]) -> bool:
-    """The line ends inside a name that typesetters break without a hyphen: an identifier after an underscore
-    ("ASN1_MAX_" then "NAME_SIZE") or a web address after a slash ("https://example.gov/" then "rules")."""
-    if len(glyphs) < 2 or not glyphs[-2].char.isalnum() and glyphs[-2].char not in "/.":
-        return False
-    if glyphs[-1].char == "_":
-        return True
-    last = "".join(g.char for g in glyphs).rsplit(" ", 1)[-1].lower()
-    return glyphs[-1].char == "/" and (last.startswith(("http://", "https://", "www.")))
+    """The line ends inside an identifier that typesetters break after an underscore, with no hyphen
+    ("ASN1_MAX_" then "NAME_SIZE"). (A web address broken after a slash is left alone: whether the next line
+    goes on with its path or with the sentence cannot be told apart.)"""
+    return len(glyphs) > 1 and glyphs[-1].char == "_" and glyphs[-2].char.isalnum()
 
 
 def _tidy(line: Line) -> None:

@@ -285,7 +285,7 @@ def book_pdf() -> tuple[bytes, list[str], list[str]]:
     """A manual with chapter headers and lone page numbers: (content, its furniture lines, its body sentences).
 
     Page 2 also holds a table cell that is a number alone ("42") in the middle of the page: not furniture.
-    Page 3 breaks an identifier after an underscore and a web address after a slash, at line ends.
+    Page 3 breaks an identifier after an underscore at a line end, and ends a line with a web address.
     """
     from reportlab.pdfgen import canvas
 
@@ -309,9 +309,9 @@ def book_pdf() -> tuple[bytes, list[str], list[str]]:
             if page == 2:
                 drawing.drawString(72, PAGE_HEIGHT - 400, "Berths in service:")
                 drawing.drawString(300, PAGE_HEIGHT - 400, "42")
-            if page == 3:  # names broken at a line end without a hyphen, as TeX and DocBook break them
+            if page == 3:  # a name broken at a line end without a hyphen, as TeX breaks identifiers
                 for row, text in enumerate(("Set the berth limit with HARBOUR_MAX_", "BERTH_COUNT in the file; the",
-                                            "rules are at https://www.example.gov/", "harbour/rules for anyone.")):
+                                            "rules are at https://www.example.gov/", "Everyone may read them.")):
                     drawing.drawString(72, PAGE_HEIGHT - 300 - 14 * row, text)
             drawing.showPage()
     drawing.save()
