@@ -30,6 +30,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--threshold", type=float, default=None, help="another no-answer threshold (0: never abstain)")
+    parser.add_argument("--questions", type=Path, default=FIXTURES / "questions.jsonl",
+                        help="a question file (lab/pdf_questions.py's format) on PDFs in --pdfs")
+    parser.add_argument("--pdfs", type=Path, default=FIXTURES, help="the folder of the questions' PDFs")
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings().scratch(Path(folder))
@@ -39,10 +42,10 @@ def main() -> None:
         answerer = build_answerer(settings, index, reader)
         if arguments.threshold is not None:
             answerer = answerer.with_threshold(arguments.threshold)
-        questions = read_questions(FIXTURES / "questions.jsonl")
+        questions = read_questions(arguments.questions)
         ids = {}
         for name in sorted({q.file for q in questions}):
-            document = load_path(FIXTURES / name, settings.index.parse_limits)
+            document = load_path(arguments.pdfs / name, settings.index.parse_limits)
             index.indexer.add(document)
             ids[name] = document.id
         results = {"all documents": evaluate(lambda q: answerer.run(q.question), questions)}

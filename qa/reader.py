@@ -203,7 +203,11 @@ class Reader:
         null_logit = float(start_logits[0] + end_logits[0])
         spans = []
         for s, e in span_candidates(start_logits, end_logits, context, self.max_answer_tokens, candidates):
-            char_start, char_end = offsets[s][0], offsets[e][1]
+            char_start, char_end = whole_words(passage.text, offsets[s][0], offsets[e][1])
+            if (char_start, char_end) != (offsets[s][0], offsets[e][1]) and sum(
+                    1 for i, (a, b) in enumerate(offsets) if context[i] and a < char_end and b > char_start
+            ) > self.max_answer_tokens:
+                continue  # the whole words are longer than an answer may be
             # An answer never runs across a blank line (the next paragraph is another subject) or a page start.
             if char_end <= char_start or PARAGRAPH_BREAK.search(passage.text, char_start, char_end) or any(
                     char_start < position < char_end for position in passage.breaks):
@@ -221,6 +225,39 @@ class Reader:
                 )
             )
         return spans
+
+
+def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
+    """`[start, end)` widened so that it cuts no word, name or number in two.
+
+    The tokenizer splits at punctuation, so the reader can pick "pkix" out of "pkix.asn", "mime_type" out of
+    "user.mime_type" or "6" out of "1.6". A span grows over letters and digits, over an underscore between
+    them, and over a dot or an at sign followed by a lowercase letter or a digit (not "stories.Political",
+    a sentence missing its space). Hyphens and slashes stay boundaries: "anti-war", "Thai/Japanese".
+    """
+
+    def joins(position: int) -> bool:  # text[position] glues the characters either side into one name
+        if not 0 < position < len(text) - 1 or not text[position - 1].isalnum():
+            return False
+        after = text[position + 1]
+        return (text[position] == "_" and after.isalnum()) or (
+            text[position] in ".@" and (after.islower() or after.isdigit()))
+
+    while start > 0:
+        if joins(start - 1):  # the glue and the character before it
+            start -= 2
+        elif text[start - 1].isalnum() and text[start].isalnum():
+            start -= 1
+        else:
+            break
+    while end < len(text):
+        if joins(end):  # the glue and the character after it
+            end += 2
+        elif text[end].isalnum() and text[end - 1].isalnum():
+            end += 1
+        else:
+            break
+    return start, end
 
 
 def merge_spans(spans: Sequence[AnswerSpan], top_k: int) -> ReaderOutput:

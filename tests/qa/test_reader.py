@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.reader import AnswerSpan, Calibration, Passage, Reader, merge_spans
+from qa.reader import AnswerSpan, Calibration, Passage, Reader, merge_spans, whole_words
 from runtime.models import reader_forward
 from runtime.policy import cpu_supports_fast_bf16, resolve_precision
 
@@ -115,3 +115,22 @@ def test_no_span_runs_across_a_blank_line(reader: Reader) -> None:
     output = reader.run("Which city did Ukraine claim to have retaken?", [Passage("d", 0, text)], top_k=10)
     assert output.spans and all("\n\n" not in span.text for span in output.spans)
     assert output.spans[0].text == "Bakhmut"
+
+
+@pytest.mark.parametrize(("text", "picked", "widened"), [
+    ("check the pkix.asn file", "pkix", "pkix.asn"),
+    ("from the user.mime_type attribute", "mime_type", "user.mime_type"),
+    ("Since: 1.6 asn1", "6", "1.6"),
+    ("the ASN1_MAX_NAME_SIZE value", "MAX", "ASN1_MAX_NAME_SIZE"),
+    ("write to help-libtasn1@gnu.org now.", "help-libtasn1", "help-libtasn1@gnu.org"),
+    ("in the 1990s", "1990", "1990s"),
+    # Boundaries that stay: a sentence missing its space, a slash or hyphen between words, a sentence's end.
+    ("stories.Political geographers", "Political", "Political"),
+    ("the Thai/Japanese alliance", "Thai", "Thai"),
+    ("an anti-war march.", "war", "war"),
+    ("it ended.", "ended", "ended"),
+])
+def test_an_answer_never_cuts_a_name_in_two(text: str, picked: str, widened: str) -> None:
+    start = text.index(picked)
+    wide_start, wide_end = whole_words(text, start, start + len(picked))
+    assert text[wide_start:wide_end] == widened
