@@ -19,7 +19,7 @@ def citation_out(citation: Citation) -> CitationOut:
 
 
 def where_cited(citation: Citation) -> str:
-    """"p. 6" (with the printed label when it differs: "p. 6 (iv)"), or the section path of a Word file."""
+    """"p. 6" (with the printed label when it differs: "p. 6 (iv)"), or the section path of an unpaged file."""
     where = citation.location
     if where.page is not None:
         label = f" ({where.page_label})" if where.page_label and where.page_label != str(where.page) else ""

@@ -78,8 +78,9 @@ class CitationOut(BaseModel):
     boxes: list[BoxOut] = Field(default_factory=list, description=(
         "One rectangle per printed line of the span, in " + POINTS))
     section: list[str] | None = Field(default=None, description=(
-        "For Word files: the heading path of the section where the span starts, outermost first "
-        "([\"2 Scope\", \"2.1 Audience\"]); null otherwise."))
+        "The heading path of the section where the span starts, outermost first ([\"2 Scope\", \"2.1 "
+        "Audience\"]): a Word file's headings, or a PDF's outline (bookmarks); null when the document has "
+        "neither."))
 
 
 class AskResponse(BaseModel):
@@ -172,7 +173,9 @@ class SectionOut(BaseModel):
 class DocumentOut(DocumentSummaryOut):
     text: str = Field(description="The stored text; all offsets index into it. " + OFFSETS)
     pages: list[PageOut] | None = Field(default=None, description="A PDF's pages; null for unpaged documents.")
-    sections: list[SectionOut] | None = Field(default=None, description="A Word file's sections; null otherwise.")
+    sections: list[SectionOut] | None = Field(default=None, description=(
+        "The document's sections, each `[start, end)` with its heading path: a Word file's headings, or a PDF's "
+        "outline (bookmarks); null when it has neither."))
 
 
 class DocumentList(BaseModel):

@@ -13,7 +13,8 @@ indices and character indices can differ: pypdfium2#261). This module reads each
   hyphen, dropping it from the line (index/pdf_text.py joins the word and decides whether it stays);
 - decides the spaces between characters from their gaps, not from PDFium's guesses alone, so kerning
   does not split words and tab stops do not glue them;
-- collapses dot leaders ("Introduction ........ 1") into one space.
+- collapses dot leaders ("Introduction ........ 1") into one space;
+- reads the outline (bookmarks) as the text's sections (index/pdf_outline.py).
 
 Imports go one way: this module imports index/pdf_text.py (the line data classes, furniture removal and
 assembly), never the reverse. Runs inside the parsing worker (index/extract.py), with bounded time and memory.
@@ -24,9 +25,11 @@ from __future__ import annotations
 import ctypes
 import math
 import re
+from dataclasses import replace
 
 from index.documents import DocumentError
 from index.layout import Extracted
+from index.pdf_outline import outline_sections, read_outline
 from index.pdf_text import ATTACHED, Glyph, Line, PageLines, assemble, drop_furniture
 
 LIGATURES = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st",
@@ -63,6 +66,7 @@ def read_pdf(content: bytes, *, max_pages: int, max_chars: int) -> Extracted:
                                                   "(CITEQA_MAX_PAGES)")
         pages = [_page_lines(pdf, index) for index in range(count)]
         title = _meaningful_title(pdf.get_metadata_value("Title") or "")
+        bookmarks = read_outline(pdf)
     finally:
         pdf.close()
     drop_furniture(pages)
@@ -73,7 +77,7 @@ def read_pdf(content: bytes, *, max_pages: int, max_chars: int) -> Extracted:
         raise DocumentError("no_text", f"the PDF has no text layer: pages {listed} hold no text (a scan?). "
                                        "citeqa reads a PDF's text; it does not run OCR")
     text, layout = assemble(pages, max_chars)
-    return Extracted(text, title, layout)
+    return Extracted(text, title, replace(layout, sections=outline_sections(bookmarks, layout, len(text))))
 
 
 def _meaningful_title(title: str) -> str | None:

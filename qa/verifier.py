@@ -137,8 +137,11 @@ def answer_features(question: str, spans: Sequence[AnswerSpan], hits: Sequence[S
     hit = hits[best.passage_index]
     span_odds = [odds(span.margin) for span in spans]
     covering, sentence = _sentences(hit.chunk, best.start, best.end)  # with what it rests on; and the next one
-    # The document's title is context every sentence rests on: a manual names its product there, once.
-    title = hit.chunk.document_title
+    # The document's title, and the headings of the section the span sits in (a PDF's outline, a Word file's
+    # headings), are context every sentence under them rests on: a manual names its product and a command once,
+    # there, and its sentences say "it" or give only the option.
+    section = next((s.path for s in hit.chunk.layout.sections if s.start <= best.start < s.end), ())
+    title = " \n".join((hit.chunk.document_title, *section))
     title_words = content_words(title)
     covering_words, sentence_words = content_words(covering) | title_words, content_words(sentence) | title_words
     passage_words = content_words(hit.chunk.context_text)

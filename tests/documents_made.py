@@ -286,6 +286,7 @@ def book_pdf() -> tuple[bytes, list[str], list[str]]:
 
     Page 2 also holds a table cell that is a number alone ("42") in the middle of the page: not furniture.
     Page 3 breaks an identifier after an underscore at a line end, and ends a line with a web address.
+    Its outline has a bookmark per chapter, and one for a section starting in the middle of page 4.
     """
     from reportlab.pdfgen import canvas
 
@@ -301,11 +302,18 @@ def book_pdf() -> tuple[bytes, list[str], list[str]]:
             drawing.drawString(72 if within else PAGE_WIDTH - 90, PAGE_HEIGHT - 40, header)
             furniture.append(header)
             drawing.setFont(FONT, SIZE)
-            if within == 0:
+            if within == 0:  # the chapter's heading, and its bookmark pointing just above it
                 drawing.drawString(72, PAGE_HEIGHT - 100, f"{chapter} {title}")
+                drawing.bookmarkPage(f"chapter{chapter}", fit="XYZ", left=0, top=PAGE_HEIGHT - 86)
+                drawing.addOutlineEntry(f"{chapter} {title}", f"chapter{chapter}", level=0)
             sentence = f"The {title.lower()} rule number {page} names token Q{page}X of page {page}."
             drawing.drawString(72, PAGE_HEIGHT - 140, sentence)
             body.append(sentence)
+            if page == 4:  # a section starting mid-page, one level down
+                drawing.drawString(72, PAGE_HEIGHT - 300, "2.1 Crane checks")
+                drawing.drawString(72, PAGE_HEIGHT - 330, "Crane checks run every Monday at token K4X.")
+                drawing.bookmarkPage("checks", fit="XYZ", left=0, top=PAGE_HEIGHT - 286)
+                drawing.addOutlineEntry("2.1 Crane checks", "checks", level=1)
             if page == 2:
                 drawing.drawString(72, PAGE_HEIGHT - 400, "Berths in service:")
                 drawing.drawString(300, PAGE_HEIGHT - 400, "42")

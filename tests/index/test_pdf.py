@@ -107,6 +107,21 @@ def test_names_broken_at_a_line_end_are_joined_whole() -> None:
     assert "file; the rules are" in text  # a plain line end is still a space
 
 
+def test_the_outline_gives_every_span_its_section() -> None:
+    content, _, _ = book_pdf()
+    read = read_pdf(content, max_pages=LIMITS.max_pages, max_chars=LIMITS.max_chars)
+    sections = read.layout.sections
+    assert [s.path for s in sections] == [("1 Moorings",), ("2 Cranes",), ("2 Cranes", "2.1 Crane checks"),
+                                          ("3 Pilots",)]
+    assert all(a.end == b.start for a, b in zip(sections, sections[1:], strict=False))
+    assert read.text[sections[2].start:].startswith("2.1 Crane checks")  # where the bookmark points
+    for token, path in (("Q1X", ("1 Moorings",)), ("Q4X", ("2 Cranes",)), ("K4X", ("2 Cranes", "2.1 Crane checks")),
+                        ("Q8X", ("3 Pilots",))):
+        start = read.text.index(token)
+        where = read.layout.locate(start, start + 3)
+        assert where.section == path and where.page == int(token[1]), (token, where)
+
+
 def test_ligatures_hyphens_and_soft_hyphens(read: Extracted) -> None:
     text = words(read.text)
     assert "The final inspection" in text and "who flags unsafe" in text

@@ -12,6 +12,7 @@ import pytest
 
 from index.base import StoredChunk
 from index.chunk import Span
+from index.layout import Layout, Section
 from index.retrieval import SearchHit
 from qa.pipeline import vote_by_answer
 from qa.reader import AnswerSpan, ReaderOutput
@@ -142,3 +143,22 @@ def test_the_document_title_counts_as_context() -> None:
     assert titled["question_in_sentence"] > untitled["question_in_sentence"]
     assert seen("Lakeside bus timetable")["names_missing"] == 3.0  # another title names nothing asked
 
+
+
+def test_the_headings_above_a_span_count_as_context() -> None:
+    """A manual names the command in its section's heading; the cited line gives only the option."""
+    text = "Usage: FILE. -c, --check checks the syntax only."
+    chunk = StoredChunk(1, "doc", 0, len(text), text, 0, text, (Span(0, 12), Span(13, len(text))))
+    question = "What does the -c option of asn1Parser do?"
+    start = text.index("checks the syntax only")
+    best = AnswerSpan("doc", start, start + 22, "checks the syntax only", 0.7, 3.0, 0)
+
+    def seen(*path: str) -> dict[str, float]:
+        sections = (Section(0, len(text), path),) if path else ()
+        hit = SearchHit(replace(chunk, layout=Layout(sections=sections)), 0.6, 4.0, 0.0)
+        return dict(zip(FEATURES, answer_features(question, [best], [hit]).tolist(), strict=True))
+
+    plain, under = seen(), seen("3 Utilities", "3.1 Invoking asn1Parser")
+    assert under["question_in_sentence"] > plain["question_in_sentence"]
+    assert under["names_missing"] <= plain["names_missing"]
+    assert seen("4 Function reference")["question_in_sentence"] == plain["question_in_sentence"]
