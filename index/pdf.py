@@ -29,7 +29,7 @@ from dataclasses import replace
 
 from index.documents import DocumentError
 from index.layout import Extracted
-from index.pdf_outline import outline_sections, read_outline
+from index.pdf_outline import outline_sections, printed_title, read_outline
 from index.pdf_text import ATTACHED, Glyph, Line, PageLines, assemble, drop_furniture
 
 LIGATURES = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st",
@@ -76,6 +76,7 @@ def read_pdf(content: bytes, *, max_pages: int, max_chars: int) -> Extracted:
         listed = ", ".join(map(str, empty[:20])) + (", ..." if len(empty) > 20 else "")
         raise DocumentError("no_text", f"the PDF has no text layer: pages {listed} hold no text (a scan?). "
                                        "citeqa reads a PDF's text; it does not run OCR")
+    title = title or printed_title(pages)
     text, layout = assemble(pages, max_chars)
     return Extracted(text, title, replace(layout, sections=outline_sections(bookmarks, layout, len(text))))
 

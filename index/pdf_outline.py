@@ -1,4 +1,5 @@
-"""A PDF's outline (its bookmarks) as the sections of its text: each heading path with its `[start, end)`.
+"""A PDF's structure: its outline (bookmarks) as the sections of its text, each heading path with its
+`[start, end)`; and the title printed on its first page, for a PDF whose metadata names none.
 
 Reports and manuals carry their table of contents as bookmarks, each pointing at a page and, usually, a
 point on it. The section a span sits in is then known as for a Word file (`Location.section`), so a PDF's
@@ -17,8 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from index.layout import Layout, Section
+from index.pdf_text import PageLines
 
 MAX_ENTRIES = 5000
+# A first page's line set at least this much larger than the page's usual text is its printed title.
+TITLE_SIZE = 1.4
+MAX_TITLE_CHARS = 200
 MAX_DEPTH = 8
 # pypdfium2's destination view modes that give the top of the view: XYZ [left, top, zoom], FitH [top], FitBH [top].
 XYZ, FIT_H, FIT_BH = 1, 3, 7
@@ -90,3 +95,23 @@ def outline_sections(bookmarks: list[Bookmark], layout: Layout, text_length: int
         if end > offset:
             sections.append(Section(offset, end, tuple(path)))
     return tuple(sections)
+
+
+def printed_title(pages: list[PageLines]) -> str | None:
+    """The first page's largest lines, when set well above its usual text (TeX and DocBook write no title
+    into the metadata, and the file's name is a poor one)."""
+    page = next((page for page in pages if page.lines), None)
+    if page is None:
+        return None
+    sizes = sorted(line.size for line in page.lines)
+    largest, usual = sizes[-1], sizes[len(sizes) // 2]
+    if largest < TITLE_SIZE * usual:
+        return None
+    title: list[str] = []
+    for line in page.lines:
+        if line.size >= largest * 0.95:
+            title.append(line.text)
+        elif title:
+            break
+    text = " ".join(" ".join(title).split())
+    return text if 0 < len(text) <= MAX_TITLE_CHARS else None

@@ -34,6 +34,8 @@ TERMINAL = set(".!?:;")
 PARAGRAPH_GAP = 0.3
 # A line whose text repeats at the edges of at least this share of the pages (and 3 pages) is furniture.
 FURNITURE_SHARE = 0.3
+# A copy of a running header set this much larger than its usual size is the title it repeats (on the cover).
+TITLE_SIZE = 1.25
 TOP_LINES = 3  # where a table's repeated header row sits on the pages the table continues on
 EDGE_SHARE = 0.12  # how close to a page's edge (share of its size) a header, footer or margin line sits
 # A line ending in one of these has not ended its sentence, whatever the next line starts with.
@@ -128,7 +130,7 @@ def drop_furniture(pages: list[PageLines]) -> None:
     bottom-most line sits at its edge: a page number alone ("7", "Page 7 of 20", "- vii -"), printed on a
     chapter's first page only; a line with a number that does so on two pages or more, a running header
     that names its chapter and page ("Chapter 3: Utilities 6"); and one that starts or ends with the page's
-    own number or label."""
+    own number or label. A copy of a running header set larger than the others is the title it repeats, kept."""
     with_text = [page for page in pages if page.lines]
     seen: Counter[str] = Counter()
     numbered: Counter[str] = Counter()
@@ -139,12 +141,19 @@ def drop_furniture(pages: list[PageLines]) -> None:
                          and "#" in (key := _furniture_key(page.lines[position].text)).split()})
     needed = max(3, math.ceil(FURNITURE_SHARE * len(with_text)))
     furniture = {key for key, count in seen.items() if count >= needed}
+    sizes: dict[str, list[float]] = {}
+    for page in with_text:
+        for line in page.lines:
+            if _at_edge(page, line) and (key := _furniture_key(line.text)) in furniture:
+                sizes.setdefault(key, []).append(line.size)
+    usual = {key: sorted(found)[len(found) // 2] for key, found in sizes.items()}
     furniture_outermost = {key for key, count in numbered.items() if count >= 2}
     for page in with_text:
         outermost = _outermost(page)
         page.lines = [line for position, line in enumerate(page.lines)
                       if not (_at_edge(page, line) and (
-                          _furniture_key(line.text) in furniture
+                          (_furniture_key(line.text) in furniture
+                           and line.size <= TITLE_SIZE * usual[_furniture_key(line.text)])
                           or (position in outermost and (PAGE_NUMBER.fullmatch(_furniture_key(line.text))
                                                          or _furniture_key(line.text) in furniture_outermost
                                                          or _prints_its_page(page, line)))))]

@@ -279,6 +279,7 @@ def many_pages_pdf(pages: int) -> bytes:
 # at the top; the pages after show "Chapter N: Title <page>". Eight pages, three chapters, so no header
 # line repeats on the share of pages `drop_furniture`'s general rule needs.
 BOOK_CHAPTERS = (("Moorings", 2), ("Cranes", 3), ("Pilots", 3))
+BOOK_TITLE = "Harbour Crane Manual"
 
 
 def book_pdf() -> tuple[bytes, list[str], list[str]]:
@@ -302,6 +303,10 @@ def book_pdf() -> tuple[bytes, list[str], list[str]]:
             drawing.drawString(72 if within else PAGE_WIDTH - 90, PAGE_HEIGHT - 40, header)
             furniture.append(header)
             drawing.setFont(FONT, SIZE)
+            if page == 1:  # the manual's title, printed large; the PDF's metadata names none
+                drawing.setFont(FONT, 20)
+                drawing.drawString(72, PAGE_HEIGHT - 70, BOOK_TITLE)
+                drawing.setFont(FONT, SIZE)
             if within == 0:  # the chapter's heading, and its bookmark pointing just above it
                 drawing.drawString(72, PAGE_HEIGHT - 100, f"{chapter} {title}")
                 drawing.bookmarkPage(f"chapter{chapter}", fit="XYZ", left=0, top=PAGE_HEIGHT - 86)
@@ -324,6 +329,23 @@ def book_pdf() -> tuple[bytes, list[str], list[str]]:
             drawing.showPage()
     drawing.save()
     return buffer.getvalue(), furniture, body
+
+
+def titled_header_pdf(pages: int = 4) -> bytes:
+    """A report whose running header repeats its title, which its first page prints large at the top edge."""
+    from reportlab.pdfgen import canvas
+
+    _font()
+    buffer = io.BytesIO()
+    drawing = canvas.Canvas(buffer, pagesize=(PAGE_WIDTH, PAGE_HEIGHT))
+    for number in range(1, pages + 1):
+        drawing.setFont(FONT, 22 if number == 1 else 9)
+        drawing.drawString(72, PAGE_HEIGHT - (60 if number == 1 else 40), HEADER)
+        drawing.setFont(FONT, SIZE)
+        drawing.drawString(72, 500, f"Berth {number} takes ships of up to {40 * number} metres.")
+        drawing.showPage()
+    drawing.save()
+    return buffer.getvalue()
 
 
 def handbook_docx() -> bytes:

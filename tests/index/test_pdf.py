@@ -18,6 +18,7 @@ from index.extract import ParseLimits, load_bytes, render_page, sniff
 from index.layout import Extracted
 from index.pdf import read_pdf
 from tests.documents_made import (
+    BOOK_TITLE,
     HEADER,
     MadePdf,
     bomb_pdf,
@@ -26,6 +27,7 @@ from tests.documents_made import (
     handbook_pdf,
     many_pages_pdf,
     scanned_pdf,
+    titled_header_pdf,
 )
 
 REAL = Path(__file__).resolve().parents[1] / "fixtures" / "pdf"
@@ -120,6 +122,17 @@ def test_the_outline_gives_every_span_its_section() -> None:
         start = read.text.index(token)
         where = read.layout.locate(start, start + 3)
         assert where.section == path and where.page == int(token[1]), (token, where)
+
+
+def test_a_title_printed_large_names_a_pdf_whose_metadata_does_not() -> None:
+    content, _, _ = book_pdf()
+    read = read_pdf(content, max_pages=LIMITS.max_pages, max_chars=LIMITS.max_chars)
+    assert read.title == BOOK_TITLE and read.text.startswith(BOOK_TITLE)
+
+
+def test_a_running_header_printed_large_on_the_cover_is_the_title_and_stays() -> None:
+    text = read_pdf(titled_header_pdf(), max_pages=LIMITS.max_pages, max_chars=LIMITS.max_chars).text
+    assert text.count(HEADER) == 1 and text.startswith(HEADER)
 
 
 def test_ligatures_hyphens_and_soft_hyphens(read: Extracted) -> None:
