@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -233,7 +234,8 @@ def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
     The tokenizer splits at punctuation, so the reader can pick "pkix" out of "pkix.asn", "mime_type" out of
     "user.mime_type" or "6" out of "1.6". A span grows over letters and digits, over an underscore between
     them, and over a dot or an at sign followed by a lowercase letter or a digit (not "stories.Political",
-    a sentence missing its space). Hyphens and slashes stay boundaries: "anti-war", "Thai/Japanese".
+    a sentence missing its space). Hyphens and slashes stay boundaries: "anti-war", "Thai/Japanese"; but
+    an e-mail or web address is never cut ("help-libtasn1@gnu.org", "https://example.gov/rules").
     """
 
     def joins(position: int) -> bool:  # text[position] glues the characters either side into one name
@@ -243,6 +245,7 @@ def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
         return (text[position] == "_" and after.isalnum()) or (
             text[position] in ".@" and (after.islower() or after.isdigit()))
 
+    start, end = _whole_address(text, start, end)
     while start > 0:
         if joins(start - 1):  # the glue and the character before it
             start -= 2
@@ -257,6 +260,24 @@ def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
             end += 1
         else:
             break
+    return start, end
+
+
+def _whole_address(text: str, start: int, end: int) -> tuple[int, int]:
+    """An e-mail or web address the span cuts into ("help" of "help-libtasn1@gnu.org"), whole: the run of
+    non-space characters around the span, without the brackets, quotes and punctuation around it."""
+    low, high = start, end
+    while low > 0 and not text[low - 1].isspace():
+        low -= 1
+    while high < len(text) and not text[high].isspace():
+        high += 1
+    while low < start and text[low] in "<([{\"'‘“":
+        low += 1
+    while high > end and text[high - 1] in ".,;:!?)]}>\"'’”":
+        high -= 1
+    token = text[low:high]
+    if "://" in token or re.fullmatch(r"[^@\s]+@[^@\s]+\.[a-z]{2,}", token, re.IGNORECASE):
+        return min(low, start), max(high, end)
     return start, end
 
 

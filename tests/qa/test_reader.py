@@ -124,6 +124,8 @@ def test_no_span_runs_across_a_blank_line(reader: Reader) -> None:
     ("the ASN1_MAX_NAME_SIZE value", "MAX", "ASN1_MAX_NAME_SIZE"),
     ("write to help-libtasn1@gnu.org now.", "help-libtasn1", "help-libtasn1@gnu.org"),
     ("in the 1990s", "1990", "1990s"),
+    ("mail help-libtasn1@gnu.org.", "help", "help-libtasn1@gnu.org"),
+    ("see <https://www.gnu.org/software/libtasn1/> for more", "gnu", "https://www.gnu.org/software/libtasn1/"),
     # Boundaries that stay: a sentence missing its space, a slash or hyphen between words, a sentence's end.
     ("stories.Political geographers", "Political", "Political"),
     ("the Thai/Japanese alliance", "Thai", "Thai"),
