@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.api.test_page import ADMIN, OUTPUT, ask
-from tests.documents_made import encrypted, handbook_docx, handbook_pdf
+from tests.documents_made import HEADER, encrypted, handbook_docx, handbook_pdf
 
 ADMIN_TOKEN = ADMIN["Authorization"].split(" ", 1)[1]
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -59,7 +59,8 @@ def test_upload_ask_see_the_page_and_delete(browser, server) -> None:  # type: i
 
     item = upload(page, "Harbour handbook.pdf", handbook_pdf().content)
     status = item.locator(".upload-status").inner_text()
-    assert status.startswith('Added "Harbour handbook" (9 pages') and "6" in status, status
+    # The title is the one the PDF prints large on its first page, not the file's name.
+    assert status.startswith(f'Added "{HEADER}" (9 pages') and "6" in status, status
     row = page.locator("#document-table tbody tr[data-id='harbour-handbook']")
     row.wait_for()
     assert "PDF" in row.inner_text() and "9" in row.inner_text()
@@ -109,7 +110,7 @@ def test_upload_ask_see_the_page_and_delete(browser, server) -> None:  # type: i
     assert refused.locator("[role=alert]").count() == 1
 
     page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Delete Harbour handbook").click()
+    page.get_by_role("button", name=f"Delete {HEADER}").click()
     row.wait_for(state="detached")
     assert page.locator("#documents option[value='harbour-handbook']").count() == 0
     assert httpx.get(f"{server.url}/v1/documents/harbour-handbook", headers=ADMIN).status_code == 404
