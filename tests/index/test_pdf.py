@@ -291,3 +291,14 @@ def test_large_images_do_not_count_as_a_bomb() -> None:
     drawing.save()
     document = load_bytes(buffer.getvalue(), filename="photo.pdf", limits=ParseLimits(max_unpacked_bytes=10 << 20))
     assert "lighthouse in winter" in document.text
+
+
+def test_an_outline_is_read_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A hostile outline (thousands of entries) costs no more than MAX_ENTRIES of them; here the bound is 2.
+    import index.pdf_outline
+
+    monkeypatch.setattr(index.pdf_outline, "MAX_ENTRIES", 2)
+    content, _, _ = book_pdf()
+    read = read_pdf(content, max_pages=LIMITS.max_pages, max_chars=LIMITS.max_chars)
+    assert [s.path for s in read.layout.sections] == [("1 Moorings",), ("2 Cranes",)]
+    assert read.layout.sections[-1].end == len(read.text)
