@@ -268,7 +268,9 @@ function whereCited(doc, citation) {
     const label = citation.page_label && citation.page_label !== String(citation.page)
       ? ` (printed ${citation.page_label})` : "";
     const more = citation.pages.length > 1 ? `, continuing to page ${citation.pages[citation.pages.length - 1]}` : "";
-    return `page ${citation.page}${label}${more}`;
+    // A PDF with an outline also names the section the span sits in (its innermost heading).
+    const heading = citation.section?.length ? ` · ${citation.section[citation.section.length - 1]}` : "";
+    return `page ${citation.page}${label}${more}${heading}`;
   }
   if (citation.section?.length) return `Section: ${citation.section.join(" › ")}`;
   return "";
