@@ -101,11 +101,17 @@ class Layout:
         """The PDF's pages with no text layer (scanned images): their text ranges are empty."""
         return tuple(page.number for page in self.pages if page.start == page.end)
 
+    def section_at(self, position: int, *, at_end: bool = False) -> tuple[str, ...] | None:
+        """The heading path of the section holding the character at `position` (with `at_end`, also the
+        section that ends there: where an empty span sits); None outside every section."""
+        return next((s.path for s in self.sections if s.start <= position < s.end or (at_end and position == s.end)),
+                    None)
+
     def locate(self, start: int, end: int) -> Location:
         """The location of `[start, end)`; NOWHERE for a document with neither pages nor sections."""
-        section = next((s.path for s in self.sections if s.start <= start < s.end), None)
-        if section is None and self.sections and start == end:
-            section = next((s.path for s in self.sections if s.start <= start <= s.end), None)
+        section = self.section_at(start)
+        if section is None and start == end:
+            section = self.section_at(start, at_end=True)
         covered = [p for p in self.pages if p.start < max(end, start + 1) and p.end > start]
         if not covered:
             return Location(section=section)

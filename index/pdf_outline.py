@@ -22,7 +22,7 @@ from index.pdf_text import PageLines
 
 MAX_ENTRIES = 5000
 # A first page's line set at least this much larger than the page's usual text is its printed title.
-TITLE_SIZE = 1.4
+PRINTED_TITLE_SIZE = 1.4
 MAX_TITLE_CHARS = 200
 MAX_DEPTH = 8
 # pypdfium2's destination view modes that give the top of the view: XYZ [left, top, zoom], FitH [top], FitBH [top].
@@ -105,7 +105,7 @@ def printed_title(pages: list[PageLines]) -> str | None:
         return None
     sizes = sorted(line.size for line in page.lines)
     largest, usual = sizes[-1], sizes[len(sizes) // 2]
-    if largest < TITLE_SIZE * usual:
+    if largest < PRINTED_TITLE_SIZE * usual:
         return None
     title: list[str] = []
     for line in page.lines:

@@ -35,7 +35,7 @@ PARAGRAPH_GAP = 0.3
 # A line whose text repeats at the edges of at least this share of the pages (and 3 pages) is furniture.
 FURNITURE_SHARE = 0.3
 # A copy of a running header set this much larger than its usual size is the title it repeats (on the cover).
-TITLE_SIZE = 1.25
+HEADER_AS_TITLE_SIZE = 1.25
 TOP_LINES = 3  # where a table's repeated header row sits on the pages the table continues on
 EDGE_SHARE = 0.12  # how close to a page's edge (share of its size) a header, footer or margin line sits
 # A line ending in one of these has not ended its sentence, whatever the next line starts with.
@@ -132,31 +132,33 @@ def drop_furniture(pages: list[PageLines]) -> None:
     that names its chapter and page ("Chapter 3: Utilities 6"); and one that starts or ends with the page's
     own number or label. A copy of a running header set larger than the others is the title it repeats, kept."""
     with_text = [page for page in pages if page.lines]
-    seen: Counter[str] = Counter()
-    numbered: Counter[str] = Counter()
+    # Per page, its edge lines: position -> (furniture key, whether it is the top-most or bottom-most line).
+    edges = []
     for page in with_text:
-        seen.update({_furniture_key(line.text) for line in page.lines if _at_edge(page, line)})
-        numbered.update({key for position in _outermost(page)
-                         if _at_edge(page, page.lines[position])
-                         and "#" in (key := _furniture_key(page.lines[position].text)).split()})
+        outermost = _outermost(page)
+        edges.append({position: (_furniture_key(line.text), position in outermost)
+                      for position, line in enumerate(page.lines) if _at_edge(page, line)})
+    seen = Counter(key for found in edges for key in {key for key, _ in found.values()})
+    numbered = Counter(key for found in edges for key in {key for key, outer in found.values()
+                                                           if outer and "#" in key.split()})
     needed = max(3, math.ceil(FURNITURE_SHARE * len(with_text)))
     furniture = {key for key, count in seen.items() if count >= needed}
     sizes: dict[str, list[float]] = {}
-    for page in with_text:
-        for line in page.lines:
-            if _at_edge(page, line) and (key := _furniture_key(line.text)) in furniture:
-                sizes.setdefault(key, []).append(line.size)
+    for page, found in zip(with_text, edges, strict=True):
+        for position, (key, _) in found.items():
+            if key in furniture:
+                sizes.setdefault(key, []).append(page.lines[position].size)
     usual = {key: sorted(found)[len(found) // 2] for key, found in sizes.items()}
-    furniture_outermost = {key for key, count in numbered.items() if count >= 2}
-    for page in with_text:
-        outermost = _outermost(page)
+    repeated_outermost = {key for key, count in numbered.items() if count >= 2}
+
+    def dropped(page: PageLines, line: Line, key: str, outer: bool) -> bool:
+        if key in furniture and line.size <= HEADER_AS_TITLE_SIZE * usual[key]:
+            return True
+        return outer and bool(PAGE_NUMBER.fullmatch(key) or key in repeated_outermost or _prints_its_page(page, line))
+
+    for page, found in zip(with_text, edges, strict=True):
         page.lines = [line for position, line in enumerate(page.lines)
-                      if not (_at_edge(page, line) and (
-                          (_furniture_key(line.text) in furniture
-                           and line.size <= TITLE_SIZE * usual[_furniture_key(line.text)])
-                          or (position in outermost and (PAGE_NUMBER.fullmatch(_furniture_key(line.text))
-                                                         or _furniture_key(line.text) in furniture_outermost
-                                                         or _prints_its_page(page, line)))))]
+                      if position not in found or not dropped(page, line, *found[position])]
     _drop_repeated_table_headers(with_text)
 
 

@@ -140,10 +140,9 @@ def answer_features(question: str, spans: Sequence[AnswerSpan], hits: Sequence[S
     # The document's title, and the headings of the section the span sits in (a PDF's outline, a Word file's
     # headings), are context every sentence under them rests on: a manual names its product and a command once,
     # there, and its sentences say "it" or give only the option.
-    section = next((s.path for s in hit.chunk.layout.sections if s.start <= best.start < s.end), ())
-    title = " \n".join((hit.chunk.document_title, *section))
-    title_words = content_words(title)
-    covering_words, sentence_words = content_words(covering) | title_words, content_words(sentence) | title_words
+    headings = " \n".join((hit.chunk.document_title, *(hit.chunk.layout.section_at(best.start) or ())))
+    heading_words = content_words(headings)
+    covering_words, sentence_words = content_words(covering) | heading_words, content_words(sentence) | heading_words
     passage_words = content_words(hit.chunk.context_text)
     everywhere = set().union(*(content_words(h.chunk.context_text) for h in hits))
     asked, answer_words = content_words(question), content_words(best.text)
@@ -166,7 +165,7 @@ def answer_features(question: str, spans: Sequence[AnswerSpan], hits: Sequence[S
         "question_in_passage": _share(asked, passage_words),
         "question_missing_everywhere": float(len(asked - everywhere)),
         "names_missing": float(len(names - sentence_words)),
-        "numbers_missing": float(len(numbers - _numbers(sentence) - _numbers(title))),
+        "numbers_missing": float(len(numbers - _numbers(sentence) - _numbers(headings))),
         "negation_mismatch": float(negated and not sentence_negated),
         "type_mismatch": float(type_mismatch),
         "dense_top": max((h.dense_score for h in hits if h.dense_score is not None), default=0.0),

@@ -134,15 +134,13 @@ def test_the_document_title_counts_as_context() -> None:
     best = AnswerSpan("doc", start, start + 7, "25 km/h", 0.7, 3.0, 0)
 
     def seen(title: str) -> dict[str, float]:
-        hit = SearchHit(replace(chunk, document_title=title), 0.6, 4.0, 0.0)
-        return dict(zip(FEATURES, answer_features(question, [best], [hit]).tolist(), strict=True))
+        return features(question, best, passages=[SearchHit(replace(chunk, document_title=title), 0.6, 4.0, 0.0)])
 
     untitled, titled = seen(""), seen("Ridgeway E-City 2: questions and answers")
     assert (untitled["names_missing"], untitled["numbers_missing"]) == (3.0, 1.0)  # Ridgeway, E, City; 2
     assert (titled["names_missing"], titled["numbers_missing"]) == (0.0, 0.0)
     assert titled["question_in_sentence"] > untitled["question_in_sentence"]
     assert seen("Lakeside bus timetable")["names_missing"] == 3.0  # another title names nothing asked
-
 
 
 def test_the_headings_above_a_span_count_as_context() -> None:
@@ -155,8 +153,8 @@ def test_the_headings_above_a_span_count_as_context() -> None:
 
     def seen(*path: str) -> dict[str, float]:
         sections = (Section(0, len(text), path),) if path else ()
-        hit = SearchHit(replace(chunk, layout=Layout(sections=sections)), 0.6, 4.0, 0.0)
-        return dict(zip(FEATURES, answer_features(question, [best], [hit]).tolist(), strict=True))
+        return features(question, best, passages=[SearchHit(replace(chunk, layout=Layout(sections=sections)), 0.6,
+                                                            4.0, 0.0)])
 
     plain, under = seen(), seen("3 Utilities", "3.1 Invoking asn1Parser")
     assert under["question_in_sentence"] > plain["question_in_sentence"]
