@@ -245,6 +245,8 @@ def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
         return (text[position] == "_" and after.isalnum()) or (
             text[position] in ".@" and (after.islower() or after.isdigit()))
 
+    if (start == 0 or text[start - 1].isspace()) and (end == len(text) or text[end].isspace()):
+        return start, end  # most spans: whitespace on both sides, nothing to widen
     start, end = _whole_address(text, start, end)
     while start > 0:
         if joins(start - 1):  # the glue and the character before it
