@@ -152,15 +152,18 @@ def eval_squad(
     reader: Annotated[Path | None, typer.Option(help="reader model folder (default: the configured one)")] = None,
     threshold: Annotated[float | None, typer.Option(help="no-answer threshold (default: the setting)")] = None,
     answers: Annotated[Path | None, typer.Option(help="write each question's best span and score here (JSONL)")] = None,
+    whole_store: Annotated[bool, typer.Option(help="ask every question of all the articles, not only its own")] = False,
 ) -> None:
-    """Ingest each article as one document into a temporary store and ask every question."""
+    """Ingest each article as one document into a temporary store and ask every question (of its own article,
+    or with `--whole-store` of all of them, as a user who names no document)."""
     from lab.end_to_end import answer_all, ingest_articles, load_articles, pipeline_report, retrieval_recall
 
     documents, questions = load_articles(file)
-    if limit:  # the other articles cannot change the answers: every question is restricted to its own
+    if limit:
         questions = questions[:limit]
-        asked = {question.document_id for question in questions}
-        documents = [document for document in documents if document[0] in asked]
+        if not whole_store:  # the other articles cannot change the answers: each question asks its own
+            asked = {question.document_id for question in questions}
+            documents = [document for document in documents if document[0] in asked]
     settings = get_settings()
     with tempfile.TemporaryDirectory(prefix="citeqa-eval-") as folder:
         from api.services import build_services
@@ -170,10 +173,10 @@ def eval_squad(
         answerer = services.answerer
         ingest_articles(services.index.indexer, documents)
         with Progress(console=errors, transient=True) as progress:
-            rows = answer_all(answerer, questions, _progress(progress, "answering", len(questions)))
+            rows = answer_all(answerer, questions, _progress(progress, "answering", len(questions)), whole_store)
         result = pipeline_report(rows, settings.pipeline.no_answer_threshold if threshold is None else threshold)
         if recall:
-            for mode, values in retrieval_recall(services.index.retriever, questions).items():
+            for mode, values in retrieval_recall(services.index.retriever, questions, whole_store=whole_store).items():
                 for name, value in values.items():
                     result[f"{mode}_{name}"] = value
     if answers is not None:

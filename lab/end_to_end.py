@@ -52,16 +52,19 @@ def ingest_articles(indexer: Indexer, documents: list[tuple[str, str, str]]) -> 
 
 
 def retrieval_recall(retriever: HybridRetriever, questions: list[ArticleQuestion],
-                     ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, dict[str, float]]:
-    """Share of answerable questions whose gold span lies inside a top-k chunk, per search mode."""
+                     ks: tuple[int, ...] = (1, 5, 10), whole_store: bool = False) -> dict[str, dict[str, float]]:
+    """Share of answerable questions whose gold span lies inside a top-k chunk of its article, per search mode
+    (searching its article only, or with `whole_store` all of them)."""
     answerable = [q for q in questions if q.spans]
     result: dict[str, dict[str, float]] = {}
     for mode in ("dense", "lexical", "hybrid"):
         hits_at = {k: 0 for k in ks}
         for question in answerable:
-            hits = retriever.run(question.question, max(ks), [question.document_id], mode=mode)
+            hits = retriever.run(question.question, max(ks), None if whole_store else [question.document_id],
+                                 mode=mode)
             for k in ks:
-                if any(h.start <= s and e <= h.end for h in hits[:k] for s, e in question.spans):
+                if any(h.document_id == question.document_id and h.start <= s and e <= h.end
+                       for h in hits[:k] for s, e in question.spans):
                     hits_at[k] += 1
         result[mode] = {f"recall@{k}": hits_at[k] / max(1, len(answerable)) for k in ks}
     return result
@@ -77,12 +80,13 @@ class PipelineRow:
 
 
 def answer_all(answerer: QuestionAnswerer, questions: list[ArticleQuestion],
-               progress: Callable[[int], None] | None = None) -> list[PipelineRow]:
-    """Ask every question against its own article; the threshold is applied later, by `pipeline_scores`."""
+               progress: Callable[[int], None] | None = None, whole_store: bool = False) -> list[PipelineRow]:
+    """Ask every question against its own article (or, `whole_store`, of every stored document, as a user
+    who names no document does); the threshold is applied later, by `pipeline_scores`."""
     always = answerer.with_threshold(0.0)
     rows = []
     for number, question in enumerate(questions):
-        answer = always.run(question.question, [question.document_id])
+        answer = always.run(question.question, None if whole_store else [question.document_id])
         rows.append(PipelineRow(question, answer.answer, answer.score))
         if progress:
             progress(number + 1)

@@ -20,6 +20,11 @@ rest of the question still finds the passage. So:
   answer that is a person's name (two or more capitalised words, none of them an organisation's or
   place's, like "Sasha Kots"), else a person named in that question: a multi-word name, or a single
   capitalised word in subject position ("What did Zelensky say?"). The most recent turn wins.
+* they/them/their beside he/him/his/she/her in one question ("What would they lose, according to him?")
+  are other people than the one named for "him", and stay.
+* it/this/that as the subject of "happen", "occur" or "take place" is an event: the noun phrase the
+  last question ended in ("Who reported a large explosion in Melitopol?" -> "When did the large
+  explosion in Melitopol happen?"), else the pronoun stays; a place or a name never happened.
 * it/its/this/that take a thing: an answer that is a name ("Bakhmut", "Telegram") or a noun phrase
   starting with a determiner ("The video"), else a name in the question after a preposition or a
   determiner ("in Bakhmut", "the UK"). "there" takes a place: one named after a preposition in a
@@ -32,6 +37,8 @@ rest of the question still finds the passage. So:
   make her claim?") stays a pronoun and refers back within the question, and a pronoun whose referent
   the question already names is kept. "it"/"that" right after a verb of saying ("say it was too
   early", "why did he say that?") is what was said, which no name can stand for, and is kept.
+* "and X?" is an ellipsis ("and Melitopol?"), but "And what else did it claim?" is a whole question:
+  the "and" goes and its pronouns are resolved as any other question's.
 """
 
 from __future__ import annotations
@@ -43,7 +50,11 @@ from dataclasses import dataclass
 # The possessive suffix each pronoun becomes after a name ("his group" -> "Yevgeny Prigozhin's group").
 PERSON_PRONOUNS = {"he": "", "him": "", "she": "", "her": "'s", "his": "'s", "hers": "'s",
                    "they": "", "them": "", "their": "'s"}
+SINGULAR_PERSON_PRONOUNS = {"he", "him", "his", "she", "her", "hers"}
+PLURAL_PERSON_PRONOUNS = {"they", "them", "their"}
 THING_PRONOUNS = {"it": "", "its": "'s", "this": "", "that": ""}
+# What an event does: "When did it happen?" asks about an event, not about a thing or a place.
+EVENT_VERBS = {"happen", "happened", "happens", "occur", "occurred", "occurs"}
 PLACE_WORDS = {"there"}
 PREPOSITIONS = {"in", "at", "from", "to", "near", "into", "over"}
 # Before a name, these make it a place or an object ("near Bakhmut", "the Wagner group"), not a subject.
@@ -91,12 +102,17 @@ MAX_TURN_CHARS = 1_000
 # Only the lead-in is matched by a pattern; the fragment after it is cut with string methods, since
 # `(.+?)\s*\??\s*$` backtracks cubically over a run of spaces.
 ELLIPSIS_LEAD = re.compile(r"\s*(?:and what about|what about|how about|and)\s+", re.IGNORECASE)
+AND_LEAD = re.compile(r"\s*and\s+", re.IGNORECASE)
+# After "and", these start a whole question, not an ellipsis ("and what else did it claim?").
+QUESTION_LEADS = {"who", "whom", "whose", "what", "when", "where", "why", "how", "which"} | AUXILIARIES
 NAME = re.compile(r"\b(?:[A-Z][\w'’-]*)(?:\s+(?:of\s+|the\s+)?[A-Z][\w'’-]*)*")
 PLACE = re.compile(r"\b(?:in|at|from|near|to)\s+((?:the\s+)?[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*)")
 WORD = re.compile(r"\b[\w']+\b")
 ASCII_WORD = re.compile(r"\b[A-Za-z]+\b")
 SPACES = re.compile(r"\s*")
 # "Who is X?" asks what X is: its answer describes X (a role, a title), and "she" later means X.
+# A noun phrase starting with an article, in a question's last words ("a large explosion in Melitopol").
+DETERMINED = re.compile(r"\b(?:a|an|the)\s+", re.IGNORECASE)
 IDENTITY_LEAD = re.compile(r"\s*(?:who|what)\s+(?:is|was|are|were)\s+", re.IGNORECASE)
 BARE_DEMONSTRATIVE = re.compile(r"\b(?:that|this)\s*(?:[?.!]|$)", re.IGNORECASE)
 FOLLOW_UP_WORDS = set(PERSON_PRONOUNS) | PLACE_WORDS | {"it", "its"}
@@ -285,8 +301,23 @@ def _place(history: Sequence[Turn]) -> str | None:
     return None
 
 
+def _event(history: Sequence[Turn]) -> str | None:
+    """What the last question asked about, as a definite noun phrase at its end: "Who reported a large
+    explosion in Melitopol?" -> "the large explosion in Melitopol"; None when it ends in none."""
+    if not history:
+        return None
+    question = history[-1].question.strip().rstrip("?").strip()
+    for match in DETERMINED.finditer(question):
+        words = question[match.end():].split()
+        lowered = {word.lower() for word in words}
+        clause = "," in question[match.end():] or lowered & (QUESTION_LEADS | FOLLOW_UP_WORDS)
+        if words and len(words) < MAX_REFERENT_WORDS and not clause:
+            return "the " + " ".join(words)
+    return None
+
+
 class _Referents:
-    """The person, thing and place of a history, each found once and only if a pronoun needs it."""
+    """The person, thing, place and event of a history, each found once and only if a pronoun needs it."""
 
     def __init__(self, history: Sequence[Turn]) -> None:
         self.history = history
@@ -294,7 +325,12 @@ class _Referents:
 
     def get(self, kind: str) -> str | None:
         if kind not in self.found:
-            self.found[kind] = _place(self.history) if kind == "place" else _referent(self.history, kind)
+            if kind == "place":
+                self.found[kind] = _place(self.history)
+            elif kind == "event":
+                self.found[kind] = _event(self.history)
+            else:
+                self.found[kind] = _referent(self.history, kind)
         return self.found[kind]
 
 
@@ -319,12 +355,17 @@ def _replace_pronouns(question: str, history: Sequence[Turn]) -> str:
             named[referent] = referent in question
         return None if named[referent] else referent
 
+    words = {word.lower() for word in ASCII_WORD.findall(question)}
+    # "What would they lose, according to him?": beside "he" or "him", "they" are other people.
+    others = bool(words & SINGULAR_PERSON_PRONOUNS)
     for match in ASCII_WORD.finditer(question):
         word = match.group(0)
         lower = word.lower()
         replacement: str | None = None
         referent: str | None = None
-        if lower in PERSON_PRONOUNS:
+        if lower in PLURAL_PERSON_PRONOUNS and others:
+            pass
+        elif lower in PERSON_PRONOUNS:
             referent = fresh(referents.get("person"))
             if referent is not None:
                 possessive = bool(PERSON_PRONOUNS[lower]) and (lower != "her" or _noun_follows(question, match))
@@ -337,7 +378,9 @@ def _replace_pronouns(question: str, history: Sequence[Turn]) -> str:
                 replacement = referent if after_preposition else f"in {referent}"
         elif (lower in THING_PRONOUNS and _is_pronoun_use(question, match)
               and not (previous is not None and previous.group(0).lower() in SPEECH_VERBS)):
-            referent = fresh(referents.get("thing"))
+            # "When did it happen?": an event, which the last question named ("a large explosion in Melitopol"),
+            # not a place or a name.
+            referent = fresh(referents.get("event" if _event_follows(question, match) else "thing"))
             if referent is not None:
                 replacement = _possessive(referent) if THING_PRONOUNS[lower] else referent
         if replacement is not None and referent is not None:
@@ -361,6 +404,13 @@ def _noun_follows(question: str, match: re.Match[str]) -> bool:
     return following is not None and following.group(0).lower() not in NOT_A_NOUN
 
 
+def _event_follows(question: str, match: re.Match[str]) -> bool:
+    """The pronoun is the subject of "happen", "occur" or "take place": an event."""
+    following = WORD.findall(question[match.end():match.end() + 32])[:2]
+    return bool(following) and (following[0].lower() in EVENT_VERBS or following[:2] == ["take", "place"]
+                                or following[:2] == ["took", "place"])
+
+
 def _is_pronoun_use(question: str, match: re.Match[str]) -> bool:
     """'that' and 'this' are pronouns only when no noun follows ("that city" is a determiner)."""
     if match.group(0).lower() not in {"that", "this"}:
@@ -374,14 +424,28 @@ def _is_pronoun_use(question: str, match: re.Match[str]) -> bool:
 
 
 def _ellipsis_fragment(question: str) -> str | None:
-    """The X of "and X?" / "what about X?", or None when the question is not such an ellipsis."""
+    """The X of "and X?" / "what about X?", or None when the question is not such an ellipsis ("And what
+    else did it claim?" is a whole question after "and")."""
     lead = ELLIPSIS_LEAD.match(question)
-    if not lead:
+    if not lead or _and_question(question):
         return None
     fragment = question[lead.end():].rstrip()
     if fragment.endswith("?"):
         fragment = fragment[:-1].rstrip()
     return fragment if fragment and "\n" not in fragment else None
+
+
+def _and_question(question: str) -> str | None:
+    """The question after a leading "and" when it is a whole question ("And what else did it claim?" ->
+    "What else did it claim?"), else None."""
+    lead = AND_LEAD.match(question)
+    if not lead:
+        return None
+    rest = question[lead.end():]
+    first = WORD.findall(rest[:32])[:2]
+    if not first or first[0].lower() not in QUESTION_LEADS or (len(first) > 1 and first[1].lower() == "about"):
+        return None  # "and what about X?" is an ellipsis
+    return rest[:1].upper() + rest[1:]
 
 
 def _resolve_ellipsis(fragment: str, history: Sequence[Turn]) -> str | None:
@@ -406,6 +470,7 @@ def standalone_question(question: str, history: Sequence[Turn]) -> str:
     if not history or not is_follow_up(question):
         return question
     recent = _recent(history)
+    question = _and_question(question) or question
     fragment = _ellipsis_fragment(question)
     if fragment:
         resolved = _resolve_ellipsis(fragment, recent)

@@ -158,3 +158,30 @@ def test_it_after_a_verb_of_saying_is_what_was_said_and_stays() -> None:
 def test_a_clause_answer_is_not_written_in_for_it() -> None:
     history = [Turn("What happened in Bakhmut?", "Ukraine retook it")]
     assert "retook" not in resolve_conversation("When was it announced?", history)
+
+
+def test_and_before_a_whole_question_is_not_an_ellipsis() -> None:
+    history = [Turn("How many drones did Ukraine claim to have destroyed?", "nine")]
+    rewritten = resolve_conversation("And what else did it claim to have attacked?", history)
+    assert rewritten == "What else did it claim to have attacked?"
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    ("What would they lose, according to him?", "What would they lose, according to Zelensky?"),
+    ("What does he think they need?", "What does Zelensky think they need?"),
+])
+def test_they_beside_he_are_other_people(question: str, expected: str) -> None:
+    history = [Turn("What did Zelensky say about launching the counter-offensive?", "too early")]
+    assert resolve_conversation(question, history) == expected
+
+
+@pytest.mark.parametrize(("history", "question", "expected"), [
+    ([Turn("Who reported a large explosion in Melitopol?", "the exiled mayor of Melitopol")],
+     "When did it happen?", "When did the large explosion in Melitopol happen?"),
+    ([Turn("Who reported an explosion?", "the exiled mayor")], "Where did it take place?",
+     "Where did the explosion take place?"),
+    # No event named: "it" stays rather than becoming a place ("Luhansk") or a name.
+    ([Turn("What was reported in Luhansk?", "two explosions")], "When did it happen?", "When did it happen?"),
+])
+def test_it_that_happened_is_the_event_asked_about(history: list[Turn], question: str, expected: str) -> None:
+    assert resolve_conversation(question, history) == expected
