@@ -111,19 +111,30 @@ def chunk_sentences(
 
     Short paragraphs are packed together; a paragraph over the budget is split into runs of sentences
     that overlap by one sentence; no chunk holds part of one paragraph and part of another, so the
-    reader never sees a paragraph cut off by the start of the next one.
+    reader never sees a paragraph cut off by the start of the next one. A heading line (`is_heading`)
+    goes with the paragraph under it, never alone at the end of the chunk before: "How much does the
+    bike weigh?" is what "The bike weighs 23.5 kg" answers, for the retriever and for the reader.
     """
     bounds: list[tuple[int, int]] = []
     pending: tuple[int, int] | None = None
     pending_tokens = 0
+    heading: int | None = None  # the pending chunk's last paragraph is a heading: its sentence
     for first, last in paragraph_ranges(text, sentences):
         tokens = sum(token_counts[first : last + 1])
         if pending is not None and pending_tokens + tokens <= max_tokens:
             pending, pending_tokens = (pending[0], last), pending_tokens + tokens
+            heading = first if first == last and is_heading(text[sentences[first].start : sentences[last].end]) \
+                else None
             continue
         if pending is not None:
-            bounds.append(pending)
+            if heading is not None and (tokens + token_counts[heading] <= max_tokens or tokens > max_tokens):
+                if pending[0] < heading:
+                    bounds.append((pending[0], heading - 1))
+                first, tokens = heading, tokens + token_counts[heading]
+            else:
+                bounds.append(pending)
             pending = None
+        heading = first if first == last and is_heading(text[sentences[first].start : sentences[last].end]) else None
         if tokens <= max_tokens:
             pending, pending_tokens = (first, last), tokens
         else:
@@ -133,6 +144,18 @@ def chunk_sentences(
     return [Chunk(index, sentences[first].start, sentences[last].end,
                   text[sentences[first].start : sentences[last].end], first, last)
             for index, (first, last) in enumerate(bounds)]
+
+
+# A paragraph of one short line that ends without a full stop ("How long does the battery take to charge?",
+# "2.1 Charging the battery", "Error codes:") heads the paragraphs under it, in text that marks no sections.
+MAX_HEADING_WORDS = 12
+_HEADING_LINE = re.compile(r"[^\n]*[^\s.]")
+
+
+def is_heading(paragraph: str) -> bool:
+    """One line of at most MAX_HEADING_WORDS words that does not end with a full stop."""
+    paragraph = paragraph.strip()
+    return bool(_HEADING_LINE.fullmatch(paragraph)) and len(paragraph.split()) <= MAX_HEADING_WORDS
 
 
 def paragraph_ranges(text: str, sentences: Sequence[Span]) -> list[tuple[int, int]]:

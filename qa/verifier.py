@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from index.base import StoredChunk
-from index.chunk import PARAGRAPH_BREAK
+from index.chunk import PARAGRAPH_BREAK, is_heading
 from index.retrieval import SearchHit
 from qa.logistic import odds, sigmoid
 from qa.reader import AnswerSpan
@@ -119,6 +119,18 @@ def _sentences(chunk: StoredChunk, start: int, end: int) -> tuple[str, str]:
     return text(first, inside[-1]), text(first, last)
 
 
+def heading_above(chunk: StoredChunk, position: int) -> str:
+    """The nearest heading line (`index.chunk.is_heading`) above `position` in the chunk's context, or ""."""
+    context, offset = chunk.context_text, chunk.context_start
+    end = max(0, min(position - offset, len(context)))
+    breaks = list(PARAGRAPH_BREAK.finditer(context, 0, end))
+    for number in reversed(range(len(breaks))):  # the paragraphs above, nearest first
+        paragraph = context[breaks[number - 1].end() if number else 0 : breaks[number].start()].strip()
+        if is_heading(paragraph):
+            return paragraph
+    return ""
+
+
 def _share(words: set[str], found_in: set[str]) -> float:
     return len(words & found_in) / len(words) if words else 1.0
 
@@ -140,7 +152,8 @@ def answer_features(question: str, spans: Sequence[AnswerSpan], hits: Sequence[S
     # The document's title, and the headings of the section the span sits in (a PDF's outline, a Word file's
     # headings), are context every sentence under them rests on: a manual names its product and a command once,
     # there, and its sentences say "it" or give only the option.
-    headings = " \n".join((hit.chunk.document_title, *(hit.chunk.layout.section_at(best.start) or ())))
+    headings = " \n".join((hit.chunk.document_title, *(hit.chunk.layout.section_at(best.start) or ()),
+                           heading_above(hit.chunk, best.start)))
     heading_words = content_words(headings)
     covering_words, sentence_words = content_words(covering) | heading_words, content_words(sentence) | heading_words
     passage_words = content_words(hit.chunk.context_text)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index.chunk import MIN_CHUNK_TOKENS, Chunker, chunk_sentences, split_sentences
+from index.chunk import MIN_CHUNK_TOKENS, Chunker, chunk_sentences, is_heading, split_sentences
 
 PIECES = st.one_of(
     st.characters(codec="utf-8"),
@@ -72,6 +73,41 @@ def test_chunks_never_join_part_of_one_paragraph_to_another() -> None:
         assert len(inside) == 1 or whole, f"chunk {chunk.index} cuts a paragraph and joins it to another"
     assert (chunks[0].first_sentence, chunks[0].last_sentence) == (0, 2)  # two short paragraphs packed
     assert (chunks[-1].first_sentence, chunks[-1].last_sentence) == (15, 15)
+
+
+@pytest.mark.parametrize(("paragraph", "heading"), [
+    ("How much does the bike weigh?", True),
+    ("2.1 Charging the battery", True),
+    ("Error codes:", True),
+    ("The bike weighs 23.5 kg.", False),  # a sentence
+    ("Choosing a location\nPlace the router high up", False),  # two lines: a paragraph
+    ("Why " + "very " * 12 + "long?", False),  # too long for a heading
+])
+def test_a_heading_is_one_short_line_without_a_full_stop(paragraph: str, heading: bool) -> None:
+    assert is_heading(paragraph) is heading
+
+
+def chunks_of(text: str, max_tokens: int) -> list[str]:
+    sentences = split_sentences(text)
+    counts = [len(text[s.start:s.end].split()) for s in sentences]
+    return [chunk.text for chunk in chunk_sentences(text, sentences, counts, max_tokens=max_tokens)]
+
+
+def test_a_heading_goes_with_the_paragraph_under_it() -> None:
+    text = ("How far can I ride?\n\nBetween 50 and 110 km on one charge.\n\nHow long does it take to charge?"
+            "\n\nA full charge takes about 4.5 hours with the charger.")
+    chunks = chunks_of(text, 20)
+    # Packed by budget alone, the first chunk would end with the second question.
+    assert chunks == ["How far can I ride?\n\nBetween 50 and 110 km on one charge.",
+                      "How long does it take to charge?\n\nA full charge takes about 4.5 hours with the charger."]
+
+
+def test_a_heading_leads_the_first_run_of_a_long_paragraph() -> None:
+    body = " ".join(f"Sentence {i} of the section says a thing." for i in range(8))
+    chunks = chunks_of("Intro paragraph here.\n\nSafety information\n\n" + body, 20)
+    assert chunks[0] == "Intro paragraph here."
+    assert chunks[1].startswith("Safety information\n\nSentence 0 of")
+    assert not any(chunk.endswith("Safety information") for chunk in chunks)
 
 
 def test_overlong_sentence_is_its_own_chunk() -> None:

@@ -160,3 +160,25 @@ def test_the_headings_above_a_span_count_as_context() -> None:
     assert under["question_in_sentence"] > plain["question_in_sentence"]
     assert under["names_missing"] <= plain["names_missing"]
     assert seen("4 Function reference")["question_in_sentence"] == plain["question_in_sentence"]
+
+
+@pytest.mark.parametrize(("heading", "counted"), [
+    ("How much does the Ridgeway bike weigh?", True),  # an FAQ's question, heading its answer
+    ("Weight of the Ridgeway bike", True),
+    ("The Ridgeway bike is sold in two sizes.", False),  # a sentence, not a heading
+])
+def test_a_heading_line_above_the_paragraph_counts_as_context(heading: str, counted: bool) -> None:
+    """Plain text marks no sections: a short line above the paragraph, without a full stop, heads it."""
+    body = "A complete bike weighs 23.5 kg including the battery."  # refers back to nothing
+    text = f"{heading}\n\n{body}"
+    start = text.index("23.5 kg")
+    sentences = (Span(0, len(heading)), Span(text.index(body), len(text)))
+    chunk = StoredChunk(1, "doc", 0, len(text), text, 0, text, sentences)
+    best = AnswerSpan("doc", start, start + 7, "23.5 kg", 0.7, 3.0, 0)
+    question = "How much does the Ridgeway bike weigh?"
+    alone = StoredChunk(1, "doc", 0, len(body), body, 0, body, (Span(0, len(body)),))
+    plain = features(question, replace(best, start=body.index("23.5 kg"), end=body.index("23.5 kg") + 7),
+                     passages=[SearchHit(alone, 0.6, 4.0, 0.0)])
+    headed = features(question, best, passages=[SearchHit(chunk, 0.6, 4.0, 0.0)])
+    assert (headed["question_in_sentence"] > plain["question_in_sentence"]) is counted
+    assert (headed["names_missing"] < plain["names_missing"]) is counted
