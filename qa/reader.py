@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -251,18 +252,27 @@ def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
     while start > 0:
         if joins(start - 1):  # the glue and the character before it
             start -= 2
-        elif text[start - 1].isalnum() and text[start].isalnum():
+        elif _glued(text[start - 1], text[start]):
             start -= 1
         else:
             break
     while end < len(text):
         if joins(end):  # the glue and the character after it
             end += 2
-        elif text[end].isalnum() and text[end - 1].isalnum():
+        elif _glued(text[end - 1], text[end]):
             end += 1
         else:
             break
     return start, end
+
+
+def _glued(before: str, after: str) -> bool:
+    """Two neighbouring characters of one word: letters and digits, but a superscript after a number is a
+    footnote mark ("2013³"), not part of it; after letters it is a unit's ("km²")."""
+    if not (before.isalnum() and after.isalnum()):
+        return False
+    return not ((before.isdigit() and unicodedata.category(after) == "No")
+                or (unicodedata.category(before) == "No" and after.isdigit()))
 
 
 def _whole_address(text: str, start: int, end: int) -> tuple[int, int]:

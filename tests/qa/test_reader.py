@@ -131,6 +131,8 @@ def test_no_span_runs_across_a_blank_line(reader: Reader) -> None:
     ("the Thai/Japanese alliance", "Thai", "Thai"),
     ("an anti-war march.", "war", "war"),
     ("it ended.", "ended", "ended"),
+    ("updated in February 2013³ by NIST", "February 2013", "February 2013"),  # a footnote mark is not the year's
+    ("an area of 120 km² in all", "120 km", "120 km²"),  # but a unit's power is the unit's
 ])
 def test_an_answer_never_cuts_a_name_in_two(text: str, picked: str, widened: str) -> None:
     start = text.index(picked)
