@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,28 @@ def test_a_real_run_answers_from_the_article(index: Index, reader: Reader) -> No
     result = evaluate_pipeline(answerer, questions)
     assert result["count"] == 4 and result["threshold"] == 0.5
     assert result["f1_never_abstaining"] >= 50.0
+
+
+def test_whole_store_questions_name_no_document_and_count_only_their_own_articles_chunks(
+        index: Index, reader: Reader) -> None:
+    """A user who names no document: the question searches every article, and retrieval recall counts a gold
+    span only in a chunk of the question's own article (another article's chunk never holds its answer)."""
+    from lab.end_to_end import ArticleQuestion, retrieval_recall
+
+    documents, questions = load_articles(TINY)
+    other = "Lake Ombra is a crater lake in the hills of Vessa. It froze over completely in 1903."
+    ingest_articles(index.indexer, [*documents, ("Lake_Ombra", "Lake Ombra", other)])
+    lake = ArticleQuestion("o1", "Lake_Ombra", "When did Lake Ombra freeze over completely?", ["1903"],
+                           [(other.index("1903"), other.index("1903") + 4)])
+    answerer = QuestionAnswerer(index.retriever, reader, threshold=0.5, top_k=5, rank_penalty=0.0,
+                                early_exit_score=1.0)
+    rows = {row.question.id: row.answer for row in answer_all(answerer, [questions[0], lake], whole_store=True)}
+    assert rows == {"k1": "1821", "o1": "1903"}
+    # The volcano question, said to be about the lake: the top chunk (the volcano's) covers the same offsets,
+    # but in another document, so it does not count.
+    moved = replace(questions[0], document_id="Lake_Ombra")
+    assert retrieval_recall(index.retriever, [moved], ks=(1,), whole_store=True)["hybrid"]["recall@1"] == 0.0
+    assert retrieval_recall(index.retriever, [questions[0]], ks=(1,), whole_store=True)["hybrid"]["recall@1"] == 1.0
 
 
 def test_the_verifier_learns_which_feature_tells_right_from_wrong() -> None:
