@@ -38,7 +38,14 @@ rest of the question still finds the passage. So:
   the question already names is kept. "it"/"that" right after a verb of saying ("say it was too
   early", "why did he say that?") is what was said, which no name can stand for, and is kept.
 * "and X?" is an ellipsis ("and Melitopol?"), but "And what else did it claim?" is a whole question:
-  the "and" goes and its pronouns are resolved as any other question's.
+  the "and" goes and its pronouns are resolved as any other question's. An ellipsis starting with a
+  preposition stands for the last question's last such phrase ("And for a day trip?" after "What is
+  the allowance per full day?"), one sharing a word with it for that word ("And trips outside the
+  country?" after "Who must approve all trips?"), else for its last name.
+* "he" never means a person "she" was written for, nor "she" one "he" was; with no other person, "he"
+  takes a lone name the last question spoke about ("What did she say about Kessler?").
+* A name the chat knows as a person's stays one after a preposition ("pay for Jonas Kessler"); the answer
+  to "Which travel agency ...?" is a thing, however it is spelt ("Meridian Travel").
 """
 
 from __future__ import annotations
@@ -51,12 +58,21 @@ from dataclasses import dataclass
 PERSON_PRONOUNS = {"he": "", "him": "", "she": "", "her": "'s", "his": "'s", "hers": "'s",
                    "they": "", "them": "", "their": "'s"}
 SINGULAR_PERSON_PRONOUNS = {"he", "him", "his", "she", "her", "hers"}
+GENDERS = {"he": "he", "him": "he", "his": "he", "she": "she", "her": "she", "hers": "she"}
 PLURAL_PERSON_PRONOUNS = {"they", "them", "their"}
 THING_PRONOUNS = {"it": "", "its": "'s", "this": "", "that": ""}
 # What an event does: "When did it happen?" asks about an event, not about a thing or a place.
 EVENT_VERBS = {"happen", "happened", "happens", "occur", "occurred", "occurs"}
 PLACE_WORDS = {"there"}
 PREPOSITIONS = {"in", "at", "from", "to", "near", "into", "over"}
+# A fragment starting with one of these ("and for a day trip?") stands for the question's last such phrase.
+PHRASE_PREPOSITIONS = {"in", "at", "from", "to", "near", "into", "over", "on", "for", "per", "during", "with",
+                       "without", "by", "after", "before", "under", "within", "outside", "inside", "across"}
+# "about Kessler", "with Zelensky": after these a lone name may be a person's, where "he" finds no other.
+OBJECT_PREPOSITIONS = {"about", "with", "against", "for", "by"}
+QUANTIFIERS = {"all", "any", "both", "each", "every", "some", "most", "many", "much", "no"}
+# Words a fragment shares with any question; only another word ties it to the one it stands in for.
+ELLIPSIS_STOP_WORDS = {"the", "a", "an", "of", "and", "or", "to", "in", "on", "for", "what", "about", "with"}
 # Before a name, these make it a place or an object ("near Bakhmut", "the Wagner group"), not a subject.
 LOCATIVE_WORDS = PREPOSITIONS | {"on", "of", "around", "across", "towards", "toward", "through", "inside",
                                  "outside", "about", "for", "with", "by", "against", "past", "beyond"}
@@ -185,18 +201,25 @@ def _identity_subject(question: str) -> str | None:
 
 
 def _asked_for(question: str) -> str:
-    """What a question asks for: "person" (who, which minister), "place" (where), "value" (when, why, how,
-    what year), else "other"."""
-    words = [word.lower() for word in WORD.findall(question[:64])[:2]]
+    """What a question asks for: "person" (who, which minister, which war correspondent), "place" (where),
+    "value" (when, why, how, what year), "thing" (which agency, which club: a noun that names no person),
+    else "other"."""
+    words = [word.lower() for word in WORD.findall(question[:96])[:4]]
     first = words[0] if words else ""
     second = words[1] if len(words) > 1 else ""
-    if first in {"who", "whom", "whose"} or (first in {"which", "what"} and second in PERSON_NOUNS):
+    # The noun "which" asks about: the words after it, up to the verb ("which war correspondent said").
+    noun = []
+    for word in words[1:]:
+        if word in AUXILIARIES or word in QUESTION_WORDS:
+            break
+        noun.append(word)
+    if first in {"who", "whom", "whose"} or (first in {"which", "what"} and set(noun) & PERSON_NOUNS):
         return "person"
     if first == "where":
         return "place"
     if first in {"when", "why", "how"} or (first in {"which", "what"} and second in VALUE_NOUNS):
         return "value"
-    return "other"
+    return "thing" if first == "which" and noun else "other"
 
 
 def _answer_referent(turn: Turn) -> tuple[str, str] | None:
@@ -221,19 +244,21 @@ def _answer_referent(turn: Turn) -> tuple[str, str] | None:
         if _is_name(words) or determined or (len(words) > 1 and words[0][:1].isupper()):
             return "person", text
         return None
-    if _is_person_name(words) and asked != "place":
+    if _is_person_name(words) and asked not in {"place", "thing"}:  # "Meridian Travel" is an agency's name
         return "person", text
     if _is_name(words) or determined:
         return "thing", text
     return None
 
 
-def _question_referents(question: str) -> list[tuple[str, str]]:
+def _question_referents(question: str, people: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
     """The names in a question, in order, as ("person" | "thing", name); names of neither kind left out.
 
     A multi-word name is a person unless a determiner or preposition comes before it or it names an
     organisation or place; a single capitalised word is a person only as a subject ("What did Zelensky
-    say?") and a thing only after a determiner or preposition ("the UK", "near Bakhmut").
+    say?") and a thing only after a determiner or preposition ("the UK", "near Bakhmut"). A name the
+    conversation already knows as a person's (`people`: "Jonas Kessler", and "Kessler" for short) is a
+    person wherever it stands ("How much did they pay for Jonas Kessler?", "What did she say about Kessler?").
     """
     found = []
     for match in NAME.finditer(question):
@@ -256,7 +281,9 @@ def _question_referents(question: str) -> list[tuple[str, str]]:
         initial = not skipped and not before
         name = " ".join(words)
         located = previous in LOCATIVE_WORDS or previous in DETERMINERS
-        if len(words) > 1:
+        if name in people:
+            found.append(("person", name))
+        elif len(words) > 1:
             if not _is_name(words):
                 continue
             person = _is_person_name(words) and not located
@@ -269,22 +296,38 @@ def _question_referents(question: str) -> list[tuple[str, str]]:
     return found
 
 
-def _referent(history: Sequence[Turn], kind: str) -> str | None:
+def _people(history: Sequence[Turn]) -> frozenset[str]:
+    """The people a conversation has named, as whole names and by first or last name alone: subjects of "Who
+    is X?", answers that are people, and people named as subjects in questions."""
+    names: set[str] = set()
+    for turn in history:
+        subject = _identity_subject(turn.question)
+        answer = _answer_referent(turn)
+        found = [name for kind, name in _question_referents(turn.question) if kind == "person"]
+        for name in [subject, answer[1] if answer and answer[0] == "person" else None, *found]:
+            if name and _is_person_name(name.split()):
+                names.update((name, name.split()[0], name.split()[-1]))
+    return frozenset(names)
+
+
+def _referent(history: Sequence[Turn], kind: str, excluded: frozenset[str] = frozenset()) -> str | None:
     """The most recent entity of a kind: answers first (they are what the user just read), then questions.
 
     A person is the answer of a "who did ..." question, but the subject of a "who is X" one: its answer
-    ("Deputy Defence Minister") says what X is, and is not whom "she" means.
+    ("Deputy Defence Minister") says what X is, and is not whom "she" means. Names in `excluded` (people
+    the pronoun cannot mean) are passed over.
     """
+    people = _people(history)
     for turn in reversed(history):
         if kind == "person":
             subject = _identity_subject(turn.question)
-            if subject:
+            if subject and subject not in excluded:
                 return subject
         answer = _answer_referent(turn)
-        if answer and answer[0] == kind:
+        if answer and answer[0] == kind and answer[1] not in excluded:
             return answer[1]
-        for found, name in reversed(_question_referents(turn.question)):
-            if found == kind:
+        for found, name in reversed(_question_referents(turn.question, people)):
+            if found == kind and name not in excluded:
                 return name
     return None
 
@@ -319,29 +362,49 @@ def _event(history: Sequence[Turn]) -> str | None:
 class _Referents:
     """The person, thing, place and event of a history, each found once and only if a pronoun needs it."""
 
-    def __init__(self, history: Sequence[Turn]) -> None:
+    def __init__(self, history: Sequence[Turn], genders: dict[str, str]) -> None:
         self.history = history
-        self.found: dict[str, str | None] = {}
+        self.genders = genders
+        self.found: dict[tuple[str, str | None], str | None] = {}
 
-    def get(self, kind: str) -> str | None:
-        if kind not in self.found:
+    def get(self, kind: str, gender: str | None = None) -> str | None:
+        """The referent of a kind; a person of `gender` ("she" or "he"), or of none the chat has shown."""
+        key = (kind, gender)
+        if key not in self.found:
             if kind == "place":
-                self.found[kind] = _place(self.history)
+                self.found[key] = _place(self.history)
             elif kind == "event":
-                self.found[kind] = _event(self.history)
+                self.found[key] = _event(self.history)
             else:
-                self.found[kind] = _referent(self.history, kind)
-        return self.found[kind]
+                other = frozenset(name for name, known in self.genders.items() if gender and known != gender)
+                self.found[key] = _referent(self.history, kind, other)
+                if self.found[key] is None and kind == "person" and gender:
+                    self.found[key] = _named_object(self.history, other)
+        return self.found[key]
+
+
+def _named_object(history: Sequence[Turn], excluded: frozenset[str]) -> str | None:
+    """For "he" or "she" with no person named: a capitalised word the last question spoke of or with ("What did
+    she say about Kessler?" -> "When could he start?" is about Kessler)."""
+    if not history:
+        return None
+    words = history[-1].question.split()
+    for before, word in reversed(list(zip(words, words[1:], strict=False))):
+        name = word.strip(".,;:!?\"'’”").removesuffix("'s").removesuffix("’s")
+        if (before.lower() in OBJECT_PREPOSITIONS and name[:1].isupper() and name.isalpha()
+                and not _adjective_like(name) and name not in excluded):
+            return name
+    return None
 
 
 def _possessive(name: str) -> str:
     return f"{name}'" if name.endswith("s") else f"{name}'s"
 
 
-def _replace_pronouns(question: str, history: Sequence[Turn]) -> str:
+def _replace_pronouns(question: str, history: Sequence[Turn], genders: dict[str, str]) -> str:
     """Each pronoun replaced by what it refers to, each referent written once: later pronouns for it
     ("Where did she make her claim?") then refer to that name within the question."""
-    referents = _Referents(history)
+    referents = _Referents(history, genders)
     pieces: list[str] = []
     written = 0
     previous: re.Match[str] | None = None
@@ -366,7 +429,7 @@ def _replace_pronouns(question: str, history: Sequence[Turn]) -> str:
         if lower in PLURAL_PERSON_PRONOUNS and others:
             pass
         elif lower in PERSON_PRONOUNS:
-            referent = fresh(referents.get("person"))
+            referent = fresh(referents.get("person", GENDERS.get(lower)))
             if referent is not None:
                 possessive = bool(PERSON_PRONOUNS[lower]) and (lower != "her" or _noun_follows(question, match))
                 replacement = _possessive(referent) if possessive else referent
@@ -449,7 +512,31 @@ def _and_question(question: str) -> str | None:
 
 
 def _resolve_ellipsis(fragment: str, history: Sequence[Turn]) -> str | None:
+    """The last question with the fragment in place of what it stands for, in this order:
+
+    * a fragment that starts with a preposition replaces the last phrase that does ("And for a day trip?"
+      after "What is the meal allowance per full day?" -> "What is the meal allowance for a day trip?");
+    * a fragment sharing a word with the question replaces that word and its determiners ("And trips
+      outside the country?" after "Who must approve all trips?");
+    * else it replaces the question's last name ("and Melitopol?" after "What happened in Bakhmut?").
+    """
     previous = history[-1].question
+    body = previous.rstrip().rstrip("?").rstrip()
+    words = WORD.findall(fragment)
+    if words and words[0].lower() in PHRASE_PREPOSITIONS:
+        phrases = [match for match in WORD.finditer(body) if match.start() and match.group(0).lower()
+                   in PHRASE_PREPOSITIONS]
+        if phrases:
+            return f"{body[:phrases[-1].start()]}{fragment}?"
+    shared = {word.lower() for word in words} - ELLIPSIS_STOP_WORDS
+    for match in reversed(list(WORD.finditer(body))):
+        if match.group(0).lower() in shared:
+            start = match.start()
+            for word in reversed(WORD.findall(body[:start])):  # "all trips", "the new rules"
+                if word.lower() not in DETERMINERS | QUANTIFIERS:
+                    break
+                start = body.rfind(word, 0, start)
+            return f"{body[:start]}{fragment}{body[match.end():]}?"
     names = _names(previous)
     if names:
         target = names[-1]
@@ -464,7 +551,7 @@ def is_follow_up(question: str) -> bool:
             or bool(BARE_DEMONSTRATIVE.search(question)))
 
 
-def standalone_question(question: str, history: Sequence[Turn]) -> str:
+def standalone_question(question: str, history: Sequence[Turn], genders: dict[str, str] | None = None) -> str:
     """The follow-up rewritten with earlier questions and answers; self-contained questions unchanged."""
     question = question.strip()
     if not history or not is_follow_up(question):
@@ -476,7 +563,7 @@ def standalone_question(question: str, history: Sequence[Turn]) -> str:
         resolved = _resolve_ellipsis(fragment, recent)
         if resolved:
             return resolved
-    return _replace_pronouns(question, recent)
+    return _replace_pronouns(question, recent, genders or {})
 
 
 def resolve_conversation(question: str, turns: Sequence[Turn]) -> str:
@@ -487,6 +574,24 @@ def resolve_conversation(question: str, turns: Sequence[Turn]) -> str:
     """
     window = turns[-2 * MAX_TURNS:]
     resolved: list[Turn] = []
+    genders: dict[str, str] = {}
     for turn in window:
-        resolved.append(Turn(standalone_question(turn.question[:MAX_TURN_CHARS], resolved), turn.answer))
-    return standalone_question(question, resolved)
+        asked = turn.question[:MAX_TURN_CHARS]
+        standalone = standalone_question(asked, resolved, genders)
+        _learn_genders(asked, standalone, genders)
+        resolved.append(Turn(standalone, turn.answer))
+    return standalone_question(question, resolved, genders)
+
+
+def _learn_genders(asked: str, standalone: str, genders: dict[str, str]) -> None:
+    """Who "she" or "he" turned out to be: a name written in for only "she"/"her" is a woman's, for only
+    "he"/"him"/"his" a man's; "he" then never means a woman the chat named ("When could he start?" after
+    "What did she say about Kessler?" is not about her)."""
+    words = {word.lower() for word in WORD.findall(asked)}
+    kinds = {GENDERS[word] for word in words if word in GENDERS}
+    if len(kinds) != 1:
+        return
+    for name in _names(standalone):
+        if name not in asked and _is_person_name(name.split()):
+            for part in {name, name.split()[0], name.split()[-1]}:
+                genders[part] = next(iter(kinds))

@@ -185,3 +185,37 @@ def test_they_beside_he_are_other_people(question: str, expected: str) -> None:
 ])
 def test_it_that_happened_is_the_event_asked_about(history: list[Turn], question: str, expected: str) -> None:
     assert resolve_conversation(question, history) == expected
+
+
+@pytest.mark.parametrize(("previous", "fragment", "expected"), [
+    # A phrase for a phrase: the last one starting with a preposition.
+    ("What is the meal allowance per full day?", "And for a day trip?", "What is the meal allowance for a day trip?"),
+    ("How many goals did Kessler score for Valden last season?", "And in all competitions?",
+     "How many goals did Kessler score in all competitions?"),
+    # A word the question has, with its determiners.
+    ("Who must approve all trips?", "And trips outside the country?", "Who must approve trips outside the country?"),
+    # Else the last name, as before.
+    ("What happened in Bakhmut?", "and Melitopol?", "What happened in Melitopol?"),
+])
+def test_an_ellipsis_stands_for_the_phrase_it_matches(previous: str, fragment: str, expected: str) -> None:
+    assert resolve_conversation(fragment, [Turn(previous, "an answer")]) == expected
+
+
+def test_the_answer_to_which_agency_is_a_thing_even_when_named_like_a_person() -> None:
+    history = [Turn("Which travel agency must be used?", "Meridian Travel")]
+    assert resolve_conversation("How is it booked?", history) == "How is Meridian Travel booked?"
+    assert resolve_conversation("What does he approve?", history) == "What does he approve?"
+
+
+def test_a_person_named_after_a_preposition_stays_a_person() -> None:
+    turns = [Turn("Who did Port Amara sign?", "Jonas Kessler"), Turn("How much did they pay for him?", "14 million")]
+    # "for Jonas Kessler" is still the striker, not a thing "it" could mean.
+    assert resolve_conversation("Who wore it before?", turns) == "Who wore it before?"
+    assert resolve_conversation("Which shirt will he wear?", turns) == "Which shirt will Jonas Kessler wear?"
+
+
+def test_he_never_means_the_woman_she_meant() -> None:
+    turns = [Turn("Who is the coach of Port Amara?", "Ilse Brandt"), Turn("What did she say about Kessler?", "x")]
+    assert resolve_conversation("What did she want?", turns) == "What did Ilse Brandt want?"
+    # "he" is not Ilse Brandt: the one she spoke about, named alone after "about".
+    assert resolve_conversation("When could he start?", turns) == "When could Kessler start?"
