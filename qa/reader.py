@@ -210,6 +210,7 @@ class Reader:
                     1 for i, (a, b) in enumerate(offsets) if context[i] and a < char_end and b > char_start
             ) > self.max_answer_tokens:
                 continue  # the whole words are longer than an answer may be
+            char_start, char_end = without_stray_marks(passage.text, char_start, char_end)
             # An answer never runs across a blank line (the next paragraph is another subject) or a page start.
             if char_end <= char_start or PARAGRAPH_BREAK.search(passage.text, char_start, char_end) or any(
                     char_start < position < char_end for position in passage.breaks):
@@ -264,6 +265,43 @@ def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
         else:
             break
     return start, end
+
+
+# Quotes and brackets, closing mark -> opening mark; straight quotes close themselves.
+_PAIRS = {"’": "‘", "”": "“", ")": "(", "]": "[", "}": "{", "»": "«", '"': '"', "'": "'"}
+_OPENING = {opening: closing for closing, opening in _PAIRS.items()}
+# A reference mark glued to the word before it: "Specification[BaseDir]", "GNOME[GNOME]", "claims[12]".
+_REFERENCE_MARK = re.compile(r"(?<=\w)\[[^\[\]\s]{1,24}\]\Z")
+
+
+def without_stray_marks(text: str, start: int, end: int) -> tuple[int, int]:
+    """`[start, end)` without a quote or bracket at either end that the span does not also open or close
+    ("inode’" -> "inode", "\"?1" -> "?1", "(1990" -> "1990") and without a reference mark at its end
+    ("XDG Base Directory Specification[BaseDir]"). A balanced pair stays: "\"Koori\"", "(NFL)"."""
+    changed = True
+    while changed and end - start > 1:
+        changed = False
+        last, first = text[end - 1], text[start]
+        if last in _PAIRS and _unbalanced(text[start:end], _PAIRS[last], last):
+            end, changed = end - 1, True
+        elif (first in _OPENING and _unbalanced(text[start:end], first, _OPENING[first])) or (
+                first in _PAIRS and _unbalanced(text[start:end], _PAIRS[first], first)):  # ’inode’ opens with ’
+            start, changed = start + 1, True
+        elif last == "]":
+            mark = _REFERENCE_MARK.search(text, start, end)
+            if mark and mark.start() > start:
+                end, changed = mark.start(), True
+        while changed and end > start and text[end - 1].isspace():
+            end -= 1
+        while changed and start < end and text[start].isspace():
+            start += 1
+    return start, end
+
+
+def _unbalanced(span: str, opening: str, closing: str) -> bool:
+    if opening == closing:
+        return span.count(opening) % 2 == 1
+    return span.count(opening) != span.count(closing)
 
 
 def _glued(before: str, after: str) -> bool:

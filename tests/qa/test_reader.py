@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.reader import AnswerSpan, Calibration, Passage, Reader, merge_spans, whole_words
+from qa.reader import AnswerSpan, Calibration, Passage, Reader, merge_spans, whole_words, without_stray_marks
 from runtime.models import reader_forward
 from runtime.policy import cpu_supports_fast_bf16, resolve_precision
 
@@ -138,3 +138,22 @@ def test_an_answer_never_cuts_a_name_in_two(text: str, picked: str, widened: str
     start = text.index(picked)
     wide_start, wide_end = whole_words(text, start, start + len(picked))
     assert text[wide_start:wide_end] == widened
+
+
+@pytest.mark.parametrize(("span", "kept"), [
+    ("inode’", "inode"),  # DocBook quotes with ’ on both sides; the reader took the closing one
+    ("’inode’", "inode"),
+    ('"?1', "?1"),
+    ("(1990", "1990"),
+    ("XDG Base Directory Specification[BaseDir]", "XDG Base Directory Specification"),  # a reference mark
+    # Pairs the span holds whole, and apostrophes inside words, stay.
+    ('"Koori"', '"Koori"'),
+    ("(NFL)", "(NFL)"),
+    ("Russia’s", "Russia’s"),
+    ("rock ’n’ roll", "rock ’n’ roll"),
+    ("[BaseDir]", "[BaseDir]"),
+])
+def test_an_answer_drops_a_quote_or_bracket_it_does_not_open_and_close(span: str, kept: str) -> None:
+    text = f"see {span} here"
+    start, end = without_stray_marks(text, 4, 4 + len(span))
+    assert text[start:end] == kept
