@@ -430,6 +430,8 @@ def _replace_pronouns(question: str, history: Sequence[Turn], genders: dict[str,
             pass
         elif lower in PERSON_PRONOUNS:
             referent = fresh(referents.get("person", GENDERS.get(lower)))
+            if lower == "them" and referent is not None and _is_person_name(referent.split()):
+                referent = None  # "How many of them?": a group, never one person's name
             if referent is not None:
                 possessive = bool(PERSON_PRONOUNS[lower]) and (lower != "her" or _noun_follows(question, match))
                 replacement = _possessive(referent) if possessive else referent
@@ -554,10 +556,12 @@ def is_follow_up(question: str) -> bool:
 def standalone_question(question: str, history: Sequence[Turn], genders: dict[str, str] | None = None) -> str:
     """The follow-up rewritten with earlier questions and answers; self-contained questions unchanged."""
     question = question.strip()
-    if not history or not is_follow_up(question):
+    if not history:
+        return question
+    question = _and_question(question) or question  # "And what happened to the road?": the "and" goes
+    if not is_follow_up(question):
         return question
     recent = _recent(history)
-    question = _and_question(question) or question
     fragment = _ellipsis_fragment(question)
     if fragment:
         resolved = _resolve_ellipsis(fragment, recent)

@@ -219,3 +219,16 @@ def test_he_never_means_the_woman_she_meant() -> None:
     assert resolve_conversation("What did she want?", turns) == "What did Ilse Brandt want?"
     # "he" is not Ilse Brandt: the one she spoke about, named alone after "about".
     assert resolve_conversation("When could he start?", turns) == "When could Kessler start?"
+
+
+def test_them_is_a_group_never_one_persons_name() -> None:
+    history = [Turn("Who is the mayor of Skarvik?", "Ingrid Solheim"),
+               Turn("Where did she say people spent the night?", "a sports hall")]
+    assert resolve_conversation("How many of them?", history) == "How many of them?"
+    assert resolve_conversation("What did she say about them?", history) == "What did Ingrid Solheim say about them?"
+
+
+def test_and_before_a_question_without_pronouns_goes() -> None:
+    history = [Turn("What collapsed in Lunden?", "a 30-metre section of the sea wall")]
+    assert resolve_conversation("And what happened to the coastal road?", history) == (
+        "What happened to the coastal road?")
