@@ -71,6 +71,9 @@ PHRASE_PREPOSITIONS = {"in", "at", "from", "to", "near", "into", "over", "on", "
 # "about Kessler", "with Zelensky": after these a lone name may be a person's, where "he" finds no other.
 OBJECT_PREPOSITIONS = {"about", "with", "against", "for", "by"}
 QUANTIFIERS = {"all", "any", "both", "each", "every", "some", "most", "many", "much", "no"}
+# The subject after a question's auxiliary: "How much does [the bike] weigh?".
+SUBJECT = re.compile(r"\b(?:does|do|did|is|are|was|were|has|have|can|could|will|would|should|must)\s+"
+                     r"((?:the|a|an|this|that|these|those|its|his|her|their|your|my|our)\s+[\w'-]+)", re.IGNORECASE)
 # Words a fragment shares with any question; only another word ties it to the one it stands in for.
 ELLIPSIS_STOP_WORDS = {"the", "a", "an", "of", "and", "or", "to", "in", "on", "for", "what", "about", "with"}
 # Before a name, these make it a place or an object ("near Bakhmut", "the Wagner group"), not a subject.
@@ -518,9 +521,12 @@ def _resolve_ellipsis(fragment: str, history: Sequence[Turn]) -> str | None:
 
     * a fragment that starts with a preposition replaces the last phrase that does ("And for a day trip?"
       after "What is the meal allowance per full day?" -> "What is the meal allowance for a day trip?");
+      or, when it has none, is added to it ("And in Eco mode?" after "What is the top speed?");
     * a fragment sharing a word with the question replaces that word and its determiners ("And trips
       outside the country?" after "Who must approve all trips?");
-    * else it replaces the question's last name ("and Melitopol?" after "What happened in Bakhmut?").
+    * else it replaces the question's last name ("and Melitopol?" after "What happened in Bakhmut?");
+    * else a fragment with a determiner replaces the subject after the question's auxiliary ("And the
+      battery alone?" after "How much does the bike weigh?" -> "How much does the battery alone weigh?").
     """
     previous = history[-1].question
     body = previous.rstrip().rstrip("?").rstrip()
@@ -528,8 +534,8 @@ def _resolve_ellipsis(fragment: str, history: Sequence[Turn]) -> str | None:
     if words and words[0].lower() in PHRASE_PREPOSITIONS:
         phrases = [match for match in WORD.finditer(body) if match.start() and match.group(0).lower()
                    in PHRASE_PREPOSITIONS]
-        if phrases:
-            return f"{body[:phrases[-1].start()]}{fragment}?"
+        # With no such phrase to stand for, it adds one ("What is the top speed?" -> "... speed in Eco mode?").
+        return f"{body[:phrases[-1].start()] if phrases else body + ' '}{fragment}?"
     shared = {word.lower() for word in words} - ELLIPSIS_STOP_WORDS
     for match in reversed(list(WORD.finditer(body))):
         if match.group(0).lower() in shared:
@@ -544,6 +550,9 @@ def _resolve_ellipsis(fragment: str, history: Sequence[Turn]) -> str | None:
         target = names[-1]
         index = previous.rfind(target)
         return previous[:index] + fragment + previous[index + len(target):]
+    subject = SUBJECT.search(body)
+    if subject and words and words[0].lower() in DETERMINERS:  # "And the battery alone?": another subject
+        return f"{body[:subject.start(1)]}{fragment}{body[subject.end(1):]}?"
     return None
 
 

@@ -194,8 +194,12 @@ def test_it_that_happened_is_the_event_asked_about(history: list[Turn], question
      "How many goals did Kessler score in all competitions?"),
     # A word the question has, with its determiners.
     ("Who must approve all trips?", "And trips outside the country?", "Who must approve trips outside the country?"),
+    # With no phrase to stand for, a phrase is added.
+    ("What is the top assisted speed?", "And in Eco mode?", "What is the top assisted speed in Eco mode?"),
     # Else the last name, as before.
     ("What happened in Bakhmut?", "and Melitopol?", "What happened in Melitopol?"),
+    # Else another subject for the one after the auxiliary.
+    ("How much does the bike weigh?", "And the battery alone?", "How much does the battery alone weigh?"),
 ])
 def test_an_ellipsis_stands_for_the_phrase_it_matches(previous: str, fragment: str, expected: str) -> None:
     assert resolve_conversation(fragment, [Turn(previous, "an answer")]) == expected
