@@ -430,7 +430,7 @@ def _replace_pronouns(question: str, history: Sequence[Turn], genders: dict[str,
         replacement: str | None = None
         referent: str | None = None
         if lower in PLURAL_PERSON_PRONOUNS and others:
-            pass
+            pass  # other people than the one "he" or "him" stands for: kept
         elif lower in PERSON_PRONOUNS:
             referent = fresh(referents.get("person", GENDERS.get(lower)))
             if lower == "them" and referent is not None and _is_person_name(referent.split()):
