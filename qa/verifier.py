@@ -85,9 +85,11 @@ def _numbers(text: str) -> set[str]:
     return set(re.findall(r"\d+(?:[.,]\d+)*", text))
 
 
-# A cited sentence that refers back ("he", "its", "the ministry") names its subject in an earlier sentence.
-_REFERS_BACK = re.compile(r"\b(he|she|it|they|him|her|them|his|its|their|hers|theirs|this|these|those)\b|"
-                          r"(^|[.;:]\s+)the\s+[a-z]", re.IGNORECASE)
+# A cited sentence that refers back ("he", "its", "the ministry") names its subject in an earlier sentence; so
+# does one in the first person or opening a quote ("'But we'd lose a lot of people,'" after "..., Zelensky said"):
+# news gives a speaker's next words a paragraph of their own.
+_REFERS_BACK = re.compile(r"\b(he|she|it|they|him|her|them|his|its|their|hers|theirs|this|these|those|we|us|"
+                          r"our)\b|(^|[.;:]\s+)the\s+[a-z]|(?-i:\bI\b)|^['\"‘“]", re.IGNORECASE)
 # Sentences before the cited one that always count as its context (news names a subject once, then "he").
 PRECEDING_SENTENCES = 2
 

@@ -182,3 +182,18 @@ def test_a_heading_line_above_the_paragraph_counts_as_context(heading: str, coun
     headed = features(question, best, passages=[SearchHit(chunk, 0.6, 4.0, 0.0)])
     assert (headed["question_in_sentence"] > plain["question_in_sentence"]) is counted
     assert (headed["names_missing"] < plain["names_missing"]) is counted
+
+
+@pytest.mark.parametrize(("next_paragraph", "missing"), [
+    ("'But we would lose a lot of people.'", 0.0),  # the speaker's next words: a quote, in the first person
+    ("Analysts expect the army to lose a lot of people.", 1.0),  # another subject: the name is missing
+])
+def test_a_quote_in_the_first_person_rests_on_the_speaker_named_before(next_paragraph: str, missing: float) -> None:
+    first = "'We can go forward,' President Volodymyr Zelensky said."
+    text = f"{first}\n\n{next_paragraph}"
+    chunk = StoredChunk(1, "doc", 0, len(text), text, 0, text,
+                        (Span(0, len(first)), Span(text.index(next_paragraph), len(text))))
+    start = text.index("a lot of people")
+    best = AnswerSpan("doc", start, start + len("a lot of people"), "a lot of people", 0.7, 3.0, 0)
+    seen = features("What would they lose, according to Zelensky?", best, passages=[SearchHit(chunk, 0.6, 4.0, 0.0)])
+    assert seen["names_missing"] == missing
