@@ -121,20 +121,19 @@ def chunk_sentences(
     heading: int | None = None  # the pending chunk's last paragraph is a heading: its sentence
     for first, last in paragraph_ranges(text, sentences):
         tokens = sum(token_counts[first : last + 1])
+        own = first if first == last and is_heading(text[sentences[first].start : sentences[first].end]) else None
         if pending is not None and pending_tokens + tokens <= max_tokens:
-            pending, pending_tokens = (pending[0], last), pending_tokens + tokens
-            heading = first if first == last and is_heading(text[sentences[first].start : sentences[last].end]) \
-                else None
+            pending, pending_tokens, heading = (pending[0], last), pending_tokens + tokens, own
             continue
         if pending is not None:
             if heading is not None and (tokens + token_counts[heading] <= max_tokens or tokens > max_tokens):
                 if pending[0] < heading:
                     bounds.append((pending[0], heading - 1))
-                first, tokens = heading, tokens + token_counts[heading]
+                first, tokens, own = heading, tokens + token_counts[heading], None  # the heading leads it now
             else:
                 bounds.append(pending)
             pending = None
-        heading = first if first == last and is_heading(text[sentences[first].start : sentences[last].end]) else None
+        heading = own
         if tokens <= max_tokens:
             pending, pending_tokens = (first, last), tokens
         else:

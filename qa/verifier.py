@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from index.base import StoredChunk
-from index.chunk import PARAGRAPH_BREAK, is_heading
+from index.chunk import PARAGRAPH_BREAK, is_heading, paragraph_spans
 from index.retrieval import SearchHit
 from qa.logistic import odds, sigmoid
 from qa.reader import AnswerSpan
@@ -123,14 +123,9 @@ def _sentences(chunk: StoredChunk, start: int, end: int) -> tuple[str, str]:
 
 def heading_above(chunk: StoredChunk, position: int) -> str:
     """The nearest heading line (`index.chunk.is_heading`) above `position` in the chunk's context, or ""."""
-    context, offset = chunk.context_text, chunk.context_start
-    end = max(0, min(position - offset, len(context)))
-    breaks = list(PARAGRAPH_BREAK.finditer(context, 0, end))
-    for number in reversed(range(len(breaks))):  # the paragraphs above, nearest first
-        paragraph = context[breaks[number - 1].end() if number else 0 : breaks[number].start()].strip()
-        if is_heading(paragraph):
-            return paragraph
-    return ""
+    context, end = chunk.context_text, position - chunk.context_start
+    above = (span.text_of(context) for span in reversed(paragraph_spans(context)) if span.end <= end)
+    return next((paragraph for paragraph in above if is_heading(paragraph)), "")
 
 
 def _share(words: set[str], found_in: set[str]) -> float:
