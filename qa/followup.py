@@ -313,14 +313,14 @@ def _people(history: Sequence[Turn]) -> frozenset[str]:
     return frozenset(names)
 
 
-def _referent(history: Sequence[Turn], kind: str, excluded: frozenset[str] = frozenset()) -> str | None:
+def _referent(history: Sequence[Turn], kind: str, people: frozenset[str],
+              excluded: frozenset[str] = frozenset()) -> str | None:
     """The most recent entity of a kind: answers first (they are what the user just read), then questions.
 
     A person is the answer of a "who did ..." question, but the subject of a "who is X" one: its answer
-    ("Deputy Defence Minister") says what X is, and is not whom "she" means. Names in `excluded` (people
-    the pronoun cannot mean) are passed over.
+    ("Deputy Defence Minister") says what X is, and is not whom "she" means. `people`: the history's
+    (`_people`). Names in `excluded` (people the pronoun cannot mean) are passed over.
     """
-    people = _people(history)
     for turn in reversed(history):
         if kind == "person":
             subject = _identity_subject(turn.question)
@@ -369,6 +369,7 @@ class _Referents:
         self.history = history
         self.genders = genders
         self.found: dict[tuple[str, str | None], str | None] = {}
+        self.people: frozenset[str] | None = None  # the history's people, found once when a pronoun needs them
 
     def get(self, kind: str, gender: str | None = None) -> str | None:
         """The referent of a kind; a person of `gender` ("she" or "he"), or of none the chat has shown."""
@@ -380,7 +381,9 @@ class _Referents:
                 self.found[key] = _event(self.history)
             else:
                 other = frozenset(name for name, known in self.genders.items() if gender and known != gender)
-                self.found[key] = _referent(self.history, kind, other)
+                if self.people is None:
+                    self.people = _people(self.history)
+                self.found[key] = _referent(self.history, kind, self.people, other)
                 if self.found[key] is None and kind == "person" and gender:
                     self.found[key] = _named_object(self.history, other)
         return self.found[key]

@@ -160,10 +160,14 @@ def test_a_clause_answer_is_not_written_in_for_it() -> None:
     assert "retook" not in resolve_conversation("When was it announced?", history)
 
 
-def test_and_before_a_whole_question_is_not_an_ellipsis() -> None:
-    history = [Turn("How many drones did Ukraine claim to have destroyed?", "nine")]
-    rewritten = resolve_conversation("And what else did it claim to have attacked?", history)
-    assert rewritten == "What else did it claim to have attacked?"
+@pytest.mark.parametrize(("history", "question", "expected"), [
+    ([Turn("How many drones did Ukraine claim to have destroyed?", "nine")],
+     "And what else did it claim to have attacked?", "What else did it claim to have attacked?"),
+    ([Turn("What collapsed in Lunden?", "a 30-metre section of the sea wall")],
+     "And what happened to the coastal road?", "What happened to the coastal road?"),  # no pronoun: the "and" goes
+])
+def test_and_before_a_whole_question_is_not_an_ellipsis(history: list[Turn], question: str, expected: str) -> None:
+    assert resolve_conversation(question, history) == expected
 
 
 @pytest.mark.parametrize(("question", "expected"), [
@@ -230,9 +234,3 @@ def test_them_is_a_group_never_one_persons_name() -> None:
                Turn("Where did she say people spent the night?", "a sports hall")]
     assert resolve_conversation("How many of them?", history) == "How many of them?"
     assert resolve_conversation("What did she say about them?", history) == "What did Ingrid Solheim say about them?"
-
-
-def test_and_before_a_question_without_pronouns_goes() -> None:
-    history = [Turn("What collapsed in Lunden?", "a 30-metre section of the sea wall")]
-    assert resolve_conversation("And what happened to the coastal road?", history) == (
-        "What happened to the coastal road?")
