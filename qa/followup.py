@@ -42,6 +42,11 @@ rest of the question still finds the passage. So:
   preposition stands for the last question's last such phrase ("And for a day trip?" after "What is
   the allowance per full day?"), one sharing a word with it for that word ("And trips outside the
   country?" after "Who must approve all trips?"), else for its last name.
+* A follow-up of only a wh-phrase ("When?", "In how long?", "And why?") asks the last question again with it
+  in place of that question's own ("How far did Kyiv say its forces advanced?" -> "In how long did Kyiv say
+  its forces advanced?"); the old phrase's noun stays as the object, named by the answer where it can be
+  ("Which city did Ukraine claim to have retaken?" + "When?" -> "When did Ukraine claim to have retaken
+  Bakhmut?"). A question without an auxiliary after its wh-phrase ("Who said ...?") is left as it is.
 * "he" never means a person "she" was written for, nor "she" one "he" was; with no other person, "he"
   takes a lone name the last question spoke about ("What did she say about Kessler?").
 * A name the chat knows as a person's stays one after a preposition ("pay for Jonas Kessler"); the answer
@@ -112,6 +117,10 @@ NUMBER_WORDS = {"zero", "one", "two", "three", "four", "five", "six", "seven", "
 PERSON_NOUNS = {"person", "people", "man", "woman", "minister", "official", "officials", "president",
                 "leader", "commander", "correspondent", "analyst", "mayor", "journalist", "blogger",
                 "bloggers", "spokesman", "spokeswoman", "spokesperson", "general", "soldier", "soldiers"}
+# A follow-up of only a wh-phrase ("When?", "In how long?") asks the last question again that way.
+SLUICE_WORDS = {"when", "where", "why", "how", "who", "whom", "which", "what"}
+COPULAS = {"is", "are", "was", "were"}
+HOW_DEGREES = {"long", "much", "many", "far", "often", "old", "soon", "big", "large", "high"}
 VALUE_NOUNS = {"time", "year", "date", "day", "month", "number", "percentage", "distance", "age"}
 # Longer answers are clauses or descriptions, which read badly in place of a pronoun.
 MAX_REFERENT_WORDS = 8
@@ -559,6 +568,65 @@ def _resolve_ellipsis(fragment: str, history: Sequence[Turn]) -> str | None:
     return None
 
 
+def _sluice(question: str) -> str | None:
+    """The wh-phrase of a follow-up that is nothing else ("When?", "In how long?", "And why?"), else None."""
+    words = WORD.findall(question)
+    if not words or len(words) > 4 or "\n" in question or len(question) > 40:
+        return None
+    lowered = [word.lower() for word in words]
+    if lowered[0] == "and":
+        words, lowered = words[1:], lowered[1:]
+    if lowered and lowered[0] in PHRASE_PREPOSITIONS | {"since", "until"}:
+        if len(lowered) < 2 or lowered[1] not in SLUICE_WORDS:
+            return None
+    elif not lowered or lowered[0] not in SLUICE_WORDS:
+        return None
+    wh = next(i for i, word in enumerate(lowered) if word in SLUICE_WORDS)
+    rest = lowered[wh + 1:]
+    if rest and not (lowered[wh] == "how" and len(rest) == 1 and rest[0] in HOW_DEGREES):
+        return None  # "When did it end?" is a whole question; only "how long", "how much"... take a word
+    return " ".join(words)
+
+
+def _resolve_sluice(phrase: str, history: Sequence[Turn]) -> str | None:
+    """The last question asked again with the new wh-phrase in place of its own: "How far did Kyiv say its
+    forces advanced?" + "In how long?" -> "In how long did Kyiv say its forces advanced?". The old phrase's
+    noun stays as the object ("How many strikes did the air force launch?" + "When?" -> "When did the air
+    force launch the 14 strikes?", with the answer's number). A question without an auxiliary after its
+    wh-phrase ("Who said it was too early?") cannot be turned so, and gives None."""
+    previous, answer = history[-1].question, history[-1].answer
+    body = previous.rstrip().rstrip("?").rstrip()
+    matches = list(WORD.finditer(body))
+    lowered = [match.group(0).lower() for match in matches]
+    wh = next((i for i, word in enumerate(lowered) if word in SLUICE_WORDS), None)
+    if wh is None:
+        return None
+    # The auxiliary follows the wh-phrase at once ("When did"), after a degree ("How far did") or a noun
+    # ("Which city did", "How many strikes did"); further on, it belongs to a clause ("Who said it was").
+    reach = {"how": 3, "which": 3, "what": 3}.get(lowered[wh], 1)
+    aux = next((i for i in range(wh + 1, min(wh + 1 + reach, len(lowered))) if lowered[i] in AUXILIARIES), None)
+    if aux is None or (lowered[wh] == "how" and aux == wh + 3 and lowered[wh + 1] not in HOW_DEGREES):
+        return None
+    first = wh - 1 if wh and lowered[wh - 1] in PHRASE_PREPOSITIONS else wh
+    noun = [word for word in lowered[wh + 1:aux] if word not in HOW_DEGREES and word not in {"of", "the"}]
+    tail = ""
+    if noun and not set(noun) & VALUE_NOUNS and lowered[wh] in {"which", "what", "how"}:
+        said = " ".join(matches[i].group(0) for i in range(wh + 1, aux) if lowered[i] not in HOW_DEGREES)
+        given = (answer or "").strip()
+        if lowered[wh] == "how" and re.fullmatch(r"[\d.,]+", given):
+            tail = f" the {given} {said}"  # "the 14 strikes"
+        elif lowered[wh] != "how" and given[:1].isupper() and len(given.split()) <= 4 and _is_name(given.split()):
+            tail = f" {given}"  # "Which city ...?" -> "Bakhmut"
+        else:
+            tail = f" the {said}"
+    elif (lowered[wh] in {"who", "whom", "what", "which"} and lowered[aux] not in COPULAS and answer
+          and len(answer.split()) <= 4 and _is_name(answer.split())):
+        tail = f" {answer.strip()}"  # "Who did the UK supply?" -> "When did the UK supply Ukraine?"
+    start = matches[first].start()
+    lead = phrase[:1].upper() + phrase[1:].lower() if start == 0 else phrase.lower()
+    return f"{body[:start]}{lead} {body[matches[aux].start():]}{tail}?"
+
+
 def is_follow_up(question: str) -> bool:
     words = {w.lower() for w in WORD.findall(question)}
     return (_ellipsis_fragment(question) is not None or bool(words & FOLLOW_UP_WORDS)
@@ -570,6 +638,9 @@ def standalone_question(question: str, history: Sequence[Turn], genders: dict[st
     question = question.strip()
     if not history:
         return question
+    phrase = _sluice(question)  # "In how long?": the last question, asked so
+    if phrase:
+        return _resolve_sluice(phrase, _recent(history)) or question
     question = _and_question(question) or question  # "And what happened to the road?": the "and" goes
     if not is_follow_up(question):
         return question

@@ -234,3 +234,26 @@ def test_them_is_a_group_never_one_persons_name() -> None:
                Turn("Where did she say people spent the night?", "a sports hall")]
     assert resolve_conversation("How many of them?", history) == "How many of them?"
     assert resolve_conversation("What did she say about them?", history) == "What did Ingrid Solheim say about them?"
+
+
+@pytest.mark.parametrize(("previous", "answer", "follow_up", "expected"), [
+    ("How far did Kyiv say its forces advanced?", "2 kilometres", "In how long?",
+     "In how long did Kyiv say its forces advanced?"),
+    ("When did the explosion in Melitopol happen?", "Friday morning", "And where?",
+     "Where did the explosion in Melitopol happen?"),
+    # The old wh-phrase's noun stays as the object, with the count or the name that answered it.
+    ("How many strikes did the air force launch?", "14", "When?", "When did the air force launch the 14 strikes?"),
+    ("Which city did Ukraine claim to have retaken?", "Bakhmut", "When?",
+     "When did Ukraine claim to have retaken Bakhmut?"),
+    ("Who did the UK supply?", "Ukraine", "When?", "When did the UK supply Ukraine?"),
+    ("According to Musivenko, how long could the war last?", "until next year", "Why?",
+     "According to Musivenko, why could the war last?"),
+    # A question with no auxiliary after its wh-phrase cannot be asked another way: the follow-up stays.
+    ("Who said it was too early to launch the attack?", "Ukraine's president", "Why?", "Why?"),
+    # More than a wh-phrase is a whole question.
+    ("Who is Sasha Kots?", "a war correspondent", "When did the counter-offensive begin?",
+     "When did the counter-offensive begin?"),
+])
+def test_a_lone_wh_phrase_asks_the_last_question_again(previous: str, answer: str, follow_up: str,
+                                                       expected: str) -> None:
+    assert resolve_conversation(follow_up, [Turn(previous, answer)]) == expected
