@@ -133,7 +133,7 @@ ELLIPSIS_LEAD = re.compile(r"\s*(?:and what about|what about|how about|and)\s+",
 AND_LEAD = re.compile(r"\s*and\s+", re.IGNORECASE)
 # After "and", these start a whole question, not an ellipsis ("and what else did it claim?").
 QUESTION_LEADS = {"who", "whom", "whose", "what", "when", "where", "why", "how", "which"} | AUXILIARIES
-NAME = re.compile(r"\b(?:[A-Z][\w'’-]*)(?:\s+(?:of\s+|the\s+)?[A-Z][\w'’-]*)*")
+NAME = re.compile(r"\b(?:[A-Z][\w'’-]*)(?:\s+(?:of\s+|the\s+|for\s+(?:the\s+)?)?[A-Z][\w'’-]*)*")
 PLACE = re.compile(r"\b(?:in|at|from|near|to)\s+((?:the\s+)?[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*)")
 WORD = re.compile(r"\b[\w']+\b")
 ASCII_WORD = re.compile(r"\b[A-Za-z]+\b")
@@ -299,10 +299,10 @@ def _question_referents(question: str, people: frozenset[str] = frozenset()) -> 
             if not _is_name(words):
                 continue
             person = _is_person_name(words) and not located
-            found.append(("person" if person else "thing", name))
+            found.append(("person", name) if person else ("thing", f"{lead} {name}" if previous == "the" else name))
         elif not _adjective_like(words[0]) and not initial:
-            if located:
-                found.append(("thing", name))
+            if located:  # "the UK" keeps its article where it stands in for "it"
+                found.append(("thing", f"{lead} {name}" if previous == "the" else name))
             elif previous in AUXILIARIES:
                 found.append(("person", name))
     return found

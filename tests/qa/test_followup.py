@@ -257,3 +257,12 @@ def test_them_is_a_group_never_one_persons_name() -> None:
 def test_a_lone_wh_phrase_asks_the_last_question_again(previous: str, answer: str, follow_up: str,
                                                        expected: str) -> None:
     assert resolve_conversation(follow_up, [Turn(previous, answer)]) == expected
+
+
+@pytest.mark.parametrize(("previous", "follow_up", "expected"), [
+    ("Which missiles did the UK supply?", "When did it announce the supply?", "When did the UK announce the supply?"),
+    ("What did the Institute for the Study of War report?", "What else did it say?",
+     "What else did the Institute for the Study of War say?"),
+])
+def test_a_thing_keeps_its_article_and_whole_name(previous: str, follow_up: str, expected: str) -> None:
+    assert resolve_conversation(follow_up, [Turn(previous, "something")]) == expected
