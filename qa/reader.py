@@ -235,17 +235,21 @@ def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
 
     The tokenizer splits at punctuation, so the reader can pick "pkix" out of "pkix.asn", "mime_type" out of
     "user.mime_type" or "6" out of "1.6". A span grows over letters and digits, over an underscore between
-    them, and over a dot or an at sign followed by a lowercase letter or a digit (not "stories.Political",
-    a sentence missing its space). Hyphens and slashes stay boundaries: "anti-war", "Thai/Japanese"; but
-    an e-mail or web address is never cut ("help-libtasn1@gnu.org", "https://example.gov/rules").
+    them, over a dot or an at sign followed by a lowercase letter or a digit (not "stories.Political",
+    a sentence missing its space), over a dot between capitals ("ID.RA-2", a code, not "RA-2") and over a
+    colon between digits ("ISO 31000:2009", "10:30"). Hyphens and slashes stay boundaries: "anti-war",
+    "Thai/Japanese"; but an e-mail or web address is never cut ("help-libtasn1@gnu.org",
+    "https://example.gov/rules").
     """
 
     def joins(position: int) -> bool:  # text[position] glues the characters either side into one name
         if not 0 < position < len(text) - 1 or not text[position - 1].isalnum():
             return False
-        after = text[position + 1]
-        return (text[position] == "_" and after.isalnum()) or (
-            text[position] in ".@" and (after.islower() or after.isdigit()))
+        before, glue, after = text[position - 1], text[position], text[position + 1]
+        return ((glue == "_" and after.isalnum())
+                or (glue in ".@" and (after.islower() or after.isdigit()))
+                or (glue == "." and before.isupper() and after.isupper())
+                or (glue == ":" and before.isdigit() and after.isdigit()))
 
     if (start == 0 or text[start - 1].isspace()) and (end == len(text) or text[end].isspace()):
         return start, end  # most spans: whitespace on both sides, nothing to widen
@@ -277,7 +281,8 @@ _REFERENCE_MARK = re.compile(r"(?<=\w)\[[^\[\]\s]{1,24}\]\Z")
 def without_stray_marks(text: str, start: int, end: int) -> tuple[int, int]:
     """`[start, end)` without a quote or bracket at either end that the span does not also open or close
     ("inode’" -> "inode", "\"?1" -> "?1", "(1990" -> "1990") and without a reference mark at its end
-    ("XDG Base Directory Specification[BaseDir]"). A balanced pair stays: "\"Koori\"", "(NFL)"."""
+    ("XDG Base Directory Specification[BaseDir]") or a footnote mark after a number at its end ("February
+    2013³", as `_glued` never widens onto one). A balanced pair stays: "\"Koori\"", "(NFL)"."""
     changed = True
     while changed and end - start > 1:
         changed = False
@@ -287,6 +292,8 @@ def without_stray_marks(text: str, start: int, end: int) -> tuple[int, int]:
         elif (first in _OPENING and _unbalanced(text[start:end], first, _OPENING[first])) or (
                 first in _PAIRS and _unbalanced(text[start:end], _PAIRS[first], first)):  # ’inode’ opens with ’
             start, changed = start + 1, True
+        elif last.isdigit() and unicodedata.category(last) == "No" and text[end - 2].isdigit():
+            end, changed = end - 1, True  # a footnote mark after a number: "February 2013³"
         elif last == "]":
             mark = _REFERENCE_MARK.search(text, start, end)
             if mark and mark.start() > start:

@@ -126,6 +126,9 @@ def test_no_span_runs_across_a_blank_line(reader: Reader) -> None:
     ("in the 1990s", "1990", "1990s"),
     ("mail help-libtasn1@gnu.org.", "help", "help-libtasn1@gnu.org"),
     ("see <https://www.gnu.org/software/libtasn1/> for more", "gnu", "https://www.gnu.org/software/libtasn1/"),
+    ("Subcategory ID.RA-2: threat intelligence", "RA-2", "ID.RA-2"),  # a code with a dot between capitals
+    ("see ISO 31000:2009 for terms", "31000", "31000:2009"),  # and a number with a colon
+    ("at 10:30 on Friday", "30", "10:30"),
     # Boundaries that stay: a sentence missing its space, a slash or hyphen between words, a sentence's end.
     ("stories.Political geographers", "Political", "Political"),
     ("the Thai/Japanese alliance", "Thai", "Thai"),
@@ -145,6 +148,7 @@ def test_an_answer_never_cuts_a_name_in_two(text: str, picked: str, widened: str
     ("’inode’", "inode"),
     ('"?1', "?1"),
     ("(1990", "1990"),
+    ("February 2013³", "February 2013"),  # a footnote mark the reader read as part of the number
     ("XDG Base Directory Specification[BaseDir]", "XDG Base Directory Specification"),  # a reference mark
     # Pairs the span holds whole, and apostrophes inside words, stay.
     ('"Koori"', '"Koori"'),
@@ -152,6 +156,8 @@ def test_an_answer_never_cuts_a_name_in_two(text: str, picked: str, widened: str
     ("Russia’s", "Russia’s"),
     ("rock ’n’ roll", "rock ’n’ roll"),
     ("[BaseDir]", "[BaseDir]"),
+    ("120 km²", "120 km²"),  # a unit's power, not a footnote mark
+    ("the U.S. Army", "the U.S. Army"),
 ])
 def test_an_answer_drops_a_quote_or_bracket_it_does_not_open_and_close(span: str, kept: str) -> None:
     text = f"see {span} here"
