@@ -90,6 +90,10 @@ def _numbers(text: str) -> set[str]:
 # news gives a speaker's next words a paragraph of their own.
 _REFERS_BACK = re.compile(r"\b(he|she|it|they|him|her|them|his|its|their|hers|theirs|this|these|those|we|us|"
                           r"our)\b|(^|[.;:]\s+)the\s+[a-z]|(?-i:\bI\b)|^['\"‘“]", re.IGNORECASE)
+# A span that labels its line ("Natural release: ...") rests on up to this many sentences after it.
+LABEL_SENTENCES = 6
+_LIST_MARK = re.compile(r"[ \t]*(?:[-*•–]|\(?(?:\d{1,2}|[a-z]|[ivx]{1,4})[.)])?[ \t]*")
+_LABEL_END = re.compile(r"[ \t]*(?:\([^()\n]{1,16}\))?[ \t]*(?::|[–—]|-[ \t])")
 # Sentences before the cited one that always count as its context (news names a subject once, then "he").
 PRECEDING_SENTENCES = 2
 
@@ -100,7 +104,10 @@ def _sentences(chunk: StoredChunk, start: int, end: int) -> tuple[str, str]:
     What they rest on: up to PRECEDING_SENTENCES sentences before them in the same paragraph; when they
     refer back with a pronoun or a definite subject ("He told NV that ..." after "Musivenko said ..."), also
     across blank lines, since news gives most sentences a paragraph of their own. A question's words stated
-    there are present, as a reader of the text would take them.
+    there are present, as a reader of the text would take them. A label opening its line ("- Natural release:
+    leave the valve ...") rests on the rest of that line, a lead-in ending with a colon on the lines under it,
+    and a heading line that is the whole span on the paragraph under it (`_label`; at most LABEL_SENTENCES
+    sentences): manuals, standards and glossaries state there what the label is.
     """
     spans, context, offset = list(chunk.sentences), chunk.context_text, chunk.context_start
     inside = [i for i, s in enumerate(spans) if s.start < end and s.end > start]
@@ -117,8 +124,39 @@ def _sentences(chunk: StoredChunk, start: int, end: int) -> tuple[str, str]:
     first = inside[0]
     while first > 0 and inside[0] - first < PRECEDING_SENTENCES and (refers_back or joined(first - 1, first)):
         first -= 1
-    last = inside[-1] + 1 if inside[-1] + 1 < len(spans) and joined(inside[-1], inside[-1] + 1) else inside[-1]
-    return text(first, inside[-1]), text(first, last)
+    covered = inside[-1]
+    label = _label(context, start - offset, end - offset)
+    if label:
+        # A label's line is what it means ("- Natural release: leave the valve ... Use this method for foamy
+        # foods."), and a lead-in ending in a colon goes on in the lines under it ("System and Information
+        # Integrity (SI): Organizations must:" then "(ii) provide protection from malicious code ..."); a
+        # heading that is the whole span (a glossary's term) is what the paragraph under it defines.
+        line_end = context.find("\n", end - offset)
+        lead_in = label == "heading"
+        while covered + 1 < len(spans) and covered - inside[-1] < LABEL_SENTENCES and (
+                joined(covered, covered + 1) or (label == "heading" and covered == inside[-1])):
+            on_line = line_end < 0 or spans[covered + 1].start - offset < line_end
+            lead_in = lead_in or (not on_line and text(inside[-1], covered).rstrip().endswith(":"))
+            if not (on_line or lead_in):
+                break
+            covered += 1
+    last = covered + 1 if covered + 1 < len(spans) and joined(covered, covered + 1) else covered
+    return text(first, covered), text(first, last)
+
+
+def _label(context: str, start: int, end: int) -> str | None:
+    """"line" when the span opens its line, after a list mark at most, and a colon or dash follows it ("- Natural
+    release: leave the valve...", "System and Information Integrity (SI): Organizations must:"); "heading" when
+    it is a whole heading line ("Cybersecurity Incident" above its definition); else None."""
+    line_start = context.rfind("\n", 0, start) + 1
+    if not _LIST_MARK.fullmatch(context, line_start, start):
+        return None
+    if _LABEL_END.match(context, end):
+        return "line"
+    line_end = context.find("\n", end)
+    line = context[line_start : len(context) if line_end < 0 else line_end]
+    rest = context[end : len(context) if line_end < 0 else line_end]
+    return "heading" if not rest.strip(" \t:.") and is_heading(line) and context.startswith("\n\n", line_end) else None
 
 
 def heading_above(chunk: StoredChunk, position: int) -> str:

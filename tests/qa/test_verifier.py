@@ -197,3 +197,39 @@ def test_a_quote_in_the_first_person_rests_on_the_speaker_named_before(next_para
     best = AnswerSpan("doc", start, start + len("a lot of people"), "a lot of people", 0.7, 3.0, 0)
     seen = features("What would they lose, according to Zelensky?", best, passages=[SearchHit(chunk, 0.6, 4.0, 0.0)])
     assert seen["names_missing"] == missing
+
+
+def _sentence_spans(text: str) -> tuple[Span, ...]:
+    """Each line a sentence, and each '. ' inside a line ends one (enough for these texts)."""
+    spans, start = [], 0
+    for line in text.split("\n"):
+        position = start
+        for piece in line.split(". "):
+            if piece:
+                spans.append(Span(position, position + len(piece) + (1 if piece != line.split(". ")[-1] else 0)))
+            position += len(piece) + 2
+        start += len(line) + 1
+    return tuple(spans)
+
+
+@pytest.mark.parametrize(("text", "answer", "counted"), [
+    # A label at the start of its line: the line after it says what it is.
+    ("Two ways:\n- Natural release: leave the valve. It falls in 10 minutes. Use this for foamy foods.\n"
+     "- Quick release: turn the valve.", "Natural release", True),
+    # A lead-in ending with a colon: the lines under it go on.
+    ("Integrity (SI): Organizations must:\n(i) correct flaws;\n(ii) stop malware in foamy foods; and\n(iii) log.",
+     "Integrity", True),
+    # A glossary's term on a line of its own: the paragraph under it defines it.
+    ("Cybersecurity Event\n\nA change.\n\nFoamy Incident\n\nAn event. It calls for foamy foods.",
+     "Foamy Incident", True),
+    # Not a label (no colon after it, or words before it on its line): one sentence after, as before.
+    ("Natural release is slow. It falls in 10 minutes. Use this for foamy foods.", "Natural release", False),
+    ("We use natural release: leave the valve. It falls in 10 minutes. Use this for foamy foods.",
+     "natural release", False),
+])
+def test_a_label_rests_on_the_line_it_labels(text: str, answer: str, counted: bool) -> None:
+    chunk = StoredChunk(1, "doc", 0, len(text), text, 0, text, _sentence_spans(text))
+    start = text.index(answer)
+    best = AnswerSpan("doc", start, start + len(answer), answer, 0.7, 3.0, 0)
+    seen = features("Which method suits foamy foods?", best, passages=[SearchHit(chunk, 0.6, 4.0, 0.0)])
+    assert (seen["question_in_sentence"] >= 0.5) is counted
