@@ -46,7 +46,9 @@ rest of the question still finds the passage. So:
   in place of that question's own ("How far did Kyiv say its forces advanced?" -> "In how long did Kyiv say
   its forces advanced?"); the old phrase's noun stays as the object, named by the answer where it can be
   ("Which city did Ukraine claim to have retaken?" + "When?" -> "When did Ukraine claim to have retaken
-  Bakhmut?"). A question without an auxiliary after its wh-phrase ("Who said ...?") is left as it is.
+  Bakhmut?"), and a phrase that asked for the subject gives way to its answer ("Who must approve trips?" +
+  "When?" -> "When must the finance director approve trips?"). A question without an auxiliary after its
+  wh-phrase ("Who said ...?"), or whose subject has no short answer, is left as it is.
 * "he" never means a person "she" was written for, nor "she" one "he" was; with no other person, "he"
   takes a lone name the last question spoke about ("What did she say about Kessler?").
 * A name the chat knows as a person's stays one after a preposition ("pay for Jonas Kessler"); the answer
@@ -120,6 +122,7 @@ PERSON_NOUNS = {"person", "people", "man", "woman", "minister", "official", "off
 # A follow-up of only a wh-phrase ("When?", "In how long?") asks the last question again that way.
 SLUICE_WORDS = {"when", "where", "why", "how", "who", "whom", "which", "what"}
 COPULAS = {"is", "are", "was", "were"}
+SUBJECT_PRONOUNS = {"i", "you", "he", "she", "it", "we", "they"}
 HOW_DEGREES = {"long", "much", "many", "far", "often", "old", "soon", "big", "large", "high"}
 VALUE_NOUNS = {"time", "year", "date", "day", "month", "number", "percentage", "distance", "age"}
 # Longer answers are clauses or descriptions, which read badly in place of a pronoun.
@@ -592,7 +595,8 @@ def _resolve_sluice(phrase: str, history: Sequence[Turn]) -> str | None:
     """The last question asked again with the new wh-phrase in place of its own: "How far did Kyiv say its
     forces advanced?" + "In how long?" -> "In how long did Kyiv say its forces advanced?". The old phrase's
     noun stays as the object ("How many strikes did the air force launch?" + "When?" -> "When did the air
-    force launch the 14 strikes?", with the answer's number). A question without an auxiliary after its
+    force launch the 14 strikes?", with the answer's number), or as the subject when it was one ("How many
+    people were killed?" -> "Where were the 3 people killed?"). A question without an auxiliary after its
     wh-phrase ("Who said it was too early?") cannot be turned so, and gives None."""
     previous, answer = history[-1].question, history[-1].answer
     body = previous.rstrip().rstrip("?").rstrip()
@@ -609,22 +613,32 @@ def _resolve_sluice(phrase: str, history: Sequence[Turn]) -> str | None:
         return None
     first = wh - 1 if wh and lowered[wh - 1] in PHRASE_PREPOSITIONS else wh
     noun = [word for word in lowered[wh + 1:aux] if word not in HOW_DEGREES and word not in {"of", "the"}]
-    tail = ""
+    given = (answer or "").strip()
+    # The wh-phrase asked for the subject when a verb follows the auxiliary ("Who must approve trips?",
+    # "How many people were killed?"); else for an object ("Who did the UK supply?").
+    after = matches[aux + 1].group(0) if aux + 1 < len(matches) else ""
+    subject = bool(after) and after.islower() and after not in DETERMINERS | SUBJECT_PRONOUNS
+    named = ""  # what the old wh-phrase asked about, named by its answer where it can be
     if noun and not set(noun) & VALUE_NOUNS and lowered[wh] in {"which", "what", "how"}:
         said = " ".join(matches[i].group(0) for i in range(wh + 1, aux) if lowered[i] not in HOW_DEGREES)
-        given = (answer or "").strip()
         if lowered[wh] == "how" and re.fullmatch(r"[\d.,]+", given):
-            tail = f" the {given} {said}"  # "the 14 strikes"
+            named = f"the {given} {said}"  # "the 14 strikes"
         elif lowered[wh] != "how" and given[:1].isupper() and len(given.split()) <= 4 and _is_name(given.split()):
-            tail = f" {given}"  # "Which city ...?" -> "Bakhmut"
+            named = given  # "Which city ...?" -> "Bakhmut"
         else:
-            tail = f" the {said}"
-    elif (lowered[wh] in {"who", "whom", "what", "which"} and lowered[aux] not in COPULAS and answer
-          and len(answer.split()) <= 4 and _is_name(answer.split())):
-        tail = f" {answer.strip()}"  # "Who did the UK supply?" -> "When did the UK supply Ukraine?"
+            named = f"the {said}"
+    elif lowered[wh] in {"who", "whom", "what", "which"} and given and len(given.split()) <= 4 and (
+            _is_name(given.split()) or (subject and not re.search(r"\d", given))):
+        named = given  # "Who did the UK supply?" -> "When did the UK supply Ukraine?"
+    if subject and not named:
+        return None
     start = matches[first].start()
     lead = phrase[:1].upper() + phrase[1:].lower() if start == 0 else phrase.lower()
-    return f"{body[:start]}{lead} {body[matches[aux].start():]}{tail}?"
+    if subject:  # "Who must approve trips?" + "When?" -> "When must the finance director approve trips?"
+        return f"{body[:start]}{lead} {matches[aux].group(0)} {named} {body[matches[aux].end():].lstrip()}?"
+    if named and lowered[aux] in COPULAS and not noun:
+        named = ""  # "Who is Sasha Kots?" + "Where?" -> "Where is Sasha Kots?"
+    return f"{body[:start]}{lead} {body[matches[aux].start():]}{' ' + named if named else ''}?"
 
 
 def is_follow_up(question: str) -> bool:

@@ -248,6 +248,11 @@ def test_them_is_a_group_never_one_persons_name() -> None:
     ("Who did the UK supply?", "Ukraine", "When?", "When did the UK supply Ukraine?"),
     ("According to Musivenko, how long could the war last?", "until next year", "Why?",
      "According to Musivenko, why could the war last?"),
+    # A wh-phrase that asked for the subject: its answer becomes the subject.
+    ("Who must approve trips outside the country?", "the finance director", "When?",
+     "When must the finance director approve trips outside the country?"),
+    ("How many people were killed?", "3", "Where?", "Where were the 3 people killed?"),
+    ("Who is Sasha Kots?", "a war correspondent", "Where?", "Where is Sasha Kots?"),
     # A question with no auxiliary after its wh-phrase cannot be asked another way: the follow-up stays.
     ("Who said it was too early to launch the attack?", "Ukraine's president", "Why?", "Why?"),
     # More than a wh-phrase is a whole question.
