@@ -219,7 +219,9 @@ def _asked_for(question: str) -> str:
     """What a question asks for: "person" (who, which minister, which war correspondent), "place" (where),
     "value" (when, why, how, what year), "thing" (which agency, which club: a noun that names no person),
     else "other"."""
-    words = [word.lower() for word in WORD.findall(question[:96])[:4]]
+    words = [word.lower() for word in WORD.findall(question[:96])[:5]]
+    if words and words[0] in PHRASE_PREPOSITIONS | {"since", "until"}:
+        words = words[1:]  # "In how long ...?" asks for a value, "By whom ...?" for a person
     first = words[0] if words else ""
     second = words[1] if len(words) > 1 else ""
     # The noun "which" asks about: the words after it, up to the verb ("which war correspondent said").

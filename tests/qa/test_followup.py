@@ -271,3 +271,11 @@ def test_a_lone_wh_phrase_asks_the_last_question_again(previous: str, answer: st
 ])
 def test_a_thing_keeps_its_article_and_whole_name(previous: str, follow_up: str, expected: str) -> None:
     assert resolve_conversation(follow_up, [Turn(previous, "something")]) == expected
+
+
+def test_the_answer_to_a_wh_phrase_after_a_preposition_is_a_value_not_a_thing() -> None:
+    """"In how long ...?" asks for a time, as "How long ...?" does: "a week" never stands for "its"."""
+    turns = [Turn("How far did Kyiv say its forces advanced?", "2 kilometres"),
+             Turn("In how long?", "a week")]
+    assert resolve_conversation("What did Russia say about its troops?", turns) == \
+        "What did Russia say about its troops?"
