@@ -614,7 +614,7 @@ def _resolve_sluice(phrase: str, history: Sequence[Turn]) -> str | None:
     if aux is None or (lowered[wh] == "how" and aux == wh + 3 and lowered[wh + 1] not in HOW_DEGREES):
         return None
     first = wh - 1 if wh and lowered[wh - 1] in PHRASE_PREPOSITIONS else wh
-    noun = [word for word in lowered[wh + 1:aux] if word not in HOW_DEGREES and word not in {"of", "the"}]
+    noun = [word for word in lowered[wh + 1:aux] if word not in HOW_DEGREES and word not in {"of", "the", "else"}]
     given = (answer or "").strip()
     # The wh-phrase asked for the subject when a verb follows the auxiliary ("Who must approve trips?",
     # "How many people were killed?"); else for an object ("Who did the UK supply?").

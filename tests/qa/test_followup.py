@@ -248,6 +248,7 @@ def test_them_is_a_group_never_one_persons_name() -> None:
     ("Who did the UK supply?", "Ukraine", "When?", "When did the UK supply Ukraine?"),
     ("According to Musivenko, how long could the war last?", "until next year", "Why?",
      "According to Musivenko, why could the war last?"),
+    ("What else did Ukraine claim?", "attacks on dozens of targets", "When?", "When did Ukraine claim?"),
     # A wh-phrase that asked for the subject: its answer becomes the subject.
     ("Who must approve trips outside the country?", "the finance director", "When?",
      "When must the finance director approve trips outside the country?"),
