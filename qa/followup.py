@@ -22,9 +22,10 @@ rest of the question still finds the passage. So:
   capitalised word in subject position ("What did Zelensky say?"). The most recent turn wins.
 * they/them/their beside he/him/his/she/her in one question ("What would they lose, according to him?")
   are other people than the one named for "him", and stay.
-* it/this/that as the subject of "happen", "occur" or "take place" is an event: the noun phrase the
-  last question ended in ("Who reported a large explosion in Melitopol?" -> "When did the large
-  explosion in Melitopol happen?"), else the pronoun stays; a place or a name never happened.
+* it/this/that as the subject of "happen", "occur" or "take place", or the object of "cause", is an
+  event: the noun phrase the last question ended in ("Who reported a large explosion in Melitopol?" ->
+  "When did the large explosion in Melitopol happen?", "What caused the large explosion in Melitopol?"),
+  else the pronoun stays; a place or a name never happened.
 * it/its/this/that take a thing: an answer that is a name ("Bakhmut", "Telegram") or a noun phrase
   starting with a determiner ("The video"), else a name in the question after a preposition or a
   determiner ("in Bakhmut", "the UK"). "there" takes a place: one named after a preposition in a
@@ -70,6 +71,8 @@ PLURAL_PERSON_PRONOUNS = {"they", "them", "their"}
 THING_PRONOUNS = {"it": "", "its": "'s", "this": "", "that": ""}
 # What an event does: "When did it happen?" asks about an event, not about a thing or a place.
 EVENT_VERBS = {"happen", "happened", "happens", "occur", "occurred", "occurs"}
+# What causes one: "What caused it?" asks about an event too.
+CAUSE_VERBS = {"cause", "caused", "causes", "causing", "trigger", "triggered", "triggers", "spark", "sparked"}
 PLACE_WORDS = {"there"}
 PREPOSITIONS = {"in", "at", "from", "to", "near", "into", "over"}
 # A fragment starting with one of these ("and for a day trip?") stands for the question's last such phrase.
@@ -490,10 +493,13 @@ def _noun_follows(question: str, match: re.Match[str]) -> bool:
 
 
 def _event_follows(question: str, match: re.Match[str]) -> bool:
-    """The pronoun is the subject of "happen", "occur" or "take place": an event."""
+    """The pronoun is the subject of "happen", "occur" or "take place", or the object of "cause" ("What caused
+    it?"): an event."""
     following = WORD.findall(question[match.end():match.end() + 32])[:2]
-    return bool(following) and (following[0].lower() in EVENT_VERBS or following[:2] == ["take", "place"]
-                                or following[:2] == ["took", "place"])
+    preceding = WORD.findall(question[max(0, match.start() - 24):match.start()])[-1:]
+    return (bool(following) and (following[0].lower() in EVENT_VERBS or following[:2] == ["take", "place"]
+                                 or following[:2] == ["took", "place"])) or (
+        bool(preceding) and preceding[0].lower() in CAUSE_VERBS)
 
 
 def _is_pronoun_use(question: str, match: re.Match[str]) -> bool:

@@ -184,8 +184,11 @@ def test_they_beside_he_are_other_people(question: str, expected: str) -> None:
      "When did it happen?", "When did the large explosion in Melitopol happen?"),
     ([Turn("Who reported an explosion?", "the exiled mayor")], "Where did it take place?",
      "Where did the explosion take place?"),
+    ([Turn("Who reported a large explosion in Melitopol?", "the exiled mayor of Melitopol")],
+     "What caused it?", "What caused the large explosion in Melitopol?"),
     # No event named: "it" stays rather than becoming a place ("Luhansk") or a name.
     ([Turn("What was reported in Luhansk?", "two explosions")], "When did it happen?", "When did it happen?"),
+    ([Turn("What was reported in Luhansk?", "two explosions")], "What caused it?", "What caused it?"),
 ])
 def test_it_that_happened_is_the_event_asked_about(history: list[Turn], question: str, expected: str) -> None:
     assert resolve_conversation(question, history) == expected
