@@ -29,7 +29,7 @@ rest of the question still finds the passage. So:
 * it/its/this/that take a thing: an answer that is a name ("Bakhmut", "Telegram") or a noun phrase
   starting with a determiner ("The video"), else a name in the question after a preposition or a
   determiner ("in Bakhmut", "the UK"). "there" takes a place: one named after a preposition in a
-  question, else such an answer.
+  question or as where something went ("reach Lunden"), else such an answer.
 * Never a referent: an answer to "when", "why" or any "how" question (a time, reason, manner or
   quantity); an answer with a digit or a number word (dates, counts, measures: "14" is not what "it"
   launched); an answer of more than a few words, or holding a pronoun (a clause, not a name); a lone
@@ -140,7 +140,9 @@ AND_LEAD = re.compile(r"\s*and\s+", re.IGNORECASE)
 # After "and", these start a whole question, not an ellipsis ("and what else did it claim?").
 QUESTION_LEADS = {"who", "whom", "whose", "what", "when", "where", "why", "how", "which"} | AUXILIARIES
 NAME = re.compile(r"\b(?:[A-Z][\w'’-]*)(?:\s+(?:of\s+|the\s+|for\s+(?:the\s+)?)?[A-Z][\w'’-]*)*")
-PLACE = re.compile(r"\b(?:in|at|from|near|to)\s+((?:the\s+)?[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*)")
+# A place: named after a preposition, or as where something went ("When did Storm Edda reach Lunden?").
+PLACE = re.compile(r"\b(?:in|at|from|near|to|reach|reached|reaches|hit|hits|struck|strike|strikes|enter|entered|"
+                   r"enters|visit|visited|visits)\s+((?:the\s+)?[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*)")
 WORD = re.compile(r"\b[\w']+\b")
 ASCII_WORD = re.compile(r"\b[A-Za-z]+\b")
 SPACES = re.compile(r"\s*")

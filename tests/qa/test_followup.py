@@ -18,6 +18,8 @@ WAGNER = [Turn("Who is the head of the Wagner group?", "Yevgeny Prigozhin")]
     (WAGNER, "What is his group accused of?", "What is Yevgeny Prigozhin's group accused of?"),
     ([Turn("What happened in Bakhmut?", "Ukraine retook it")], "and Melitopol?", "What happened in Melitopol?"),
     ([Turn("Where were two explosions reported?", "Luhansk")], "What rose from there?", "What rose from Luhansk?"),
+    ([Turn("When did Storm Edda reach Lunden?", "Sunday night")], "How strong was the wind there?",
+     "How strong was the wind in Lunden?"),
     ([Turn("Where were two explosions reported?", "Luhansk")], "What happened there?", "What happened in Luhansk?"),
     ([Turn("What was traced to an area near Bakhmut?", "The video")], "When was it released?",
      "When was The video released?"),
