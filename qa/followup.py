@@ -78,6 +78,8 @@ PREPOSITIONS = {"in", "at", "from", "to", "near", "into", "over"}
 # A fragment starting with one of these ("and for a day trip?") stands for the question's last such phrase.
 PHRASE_PREPOSITIONS = {"in", "at", "from", "to", "near", "into", "over", "on", "for", "per", "during", "with",
                        "without", "by", "after", "before", "under", "within", "outside", "inside", "across"}
+# Before a wh-word: "In how long?", "By whom?", "Since when?".
+WH_PREPOSITIONS = PHRASE_PREPOSITIONS | {"since", "until"}
 # "about Kessler", "with Zelensky": after these a lone name may be a person's, where "he" finds no other.
 OBJECT_PREPOSITIONS = {"about", "with", "against", "for", "by"}
 QUANTIFIERS = {"all", "any", "both", "each", "every", "some", "most", "many", "much", "no"}
@@ -225,7 +227,7 @@ def _asked_for(question: str) -> str:
     "value" (when, why, how, what year), "thing" (which agency, which club: a noun that names no person),
     else "other"."""
     words = [word.lower() for word in WORD.findall(question[:96])[:5]]
-    if words and words[0] in PHRASE_PREPOSITIONS | {"since", "until"}:
+    if words and words[0] in WH_PREPOSITIONS:
         words = words[1:]  # "In how long ...?" asks for a value, "By whom ...?" for a person
     first = words[0] if words else ""
     second = words[1] if len(words) > 1 else ""
@@ -303,16 +305,17 @@ def _question_referents(question: str, people: frozenset[str] = frozenset()) -> 
         initial = not skipped and not before
         name = " ".join(words)
         located = previous in LOCATIVE_WORDS or previous in DETERMINERS
+        thing = f"{lead} {name}" if previous == "the" else name  # "the UK" keeps its article in for "it"
         if name in people:
             found.append(("person", name))
         elif len(words) > 1:
             if not _is_name(words):
                 continue
             person = _is_person_name(words) and not located
-            found.append(("person", name) if person else ("thing", f"{lead} {name}" if previous == "the" else name))
+            found.append(("person", name) if person else ("thing", thing))
         elif not _adjective_like(words[0]) and not initial:
-            if located:  # "the UK" keeps its article where it stands in for "it"
-                found.append(("thing", f"{lead} {name}" if previous == "the" else name))
+            if located:
+                found.append(("thing", thing))
             elif previous in AUXILIARIES:
                 found.append(("person", name))
     return found
@@ -589,7 +592,7 @@ def _sluice(question: str) -> str | None:
     lowered = [word.lower() for word in words]
     if lowered[0] == "and":
         words, lowered = words[1:], lowered[1:]
-    if lowered and lowered[0] in PHRASE_PREPOSITIONS | {"since", "until"}:
+    if lowered and lowered[0] in WH_PREPOSITIONS:
         if len(lowered) < 2 or lowered[1] not in SLUICE_WORDS:
             return None
     elif not lowered or lowered[0] not in SLUICE_WORDS:

@@ -153,10 +153,10 @@ def _label(context: str, start: int, end: int) -> str | None:
         return None
     if _LABEL_END.match(context, end):
         return "line"
-    line_end = context.find("\n", end)
-    line = context[line_start : len(context) if line_end < 0 else line_end]
-    rest = context[end : len(context) if line_end < 0 else line_end]
-    return "heading" if not rest.strip(" \t:.") and is_heading(line) and context.startswith("\n\n", line_end) else None
+    line_end = context.find("\n", end)  # a heading has a paragraph under it, after a blank line
+    if line_end < 0 or context[end:line_end].strip(" \t:.") or not PARAGRAPH_BREAK.match(context, line_end):
+        return None
+    return "heading" if is_heading(context[line_start:line_end]) else None
 
 
 def heading_above(chunk: StoredChunk, position: int) -> str:
