@@ -91,6 +91,9 @@ ELLIPSIS_STOP_WORDS = {"the", "a", "an", "of", "and", "or", "to", "in", "on", "f
 # Before a name, these make it a place or an object ("near Bakhmut", "the Wagner group"), not a subject.
 LOCATIVE_WORDS = PREPOSITIONS | {"on", "of", "around", "across", "towards", "toward", "through", "inside",
                                  "outside", "about", "for", "with", "by", "against", "past", "beyond"}
+# Prepositions a person's name follows more often than a place's (in SQuAD's questions, "by Genghis Khan",
+# "about Doctor Who"; after "for" and "with", places and titles as often: "for New France", "with Lake Constance").
+PERSON_PREPOSITIONS = {"about", "by", "against"}
 DETERMINERS = {"the", "a", "an", "this", "that", "these", "those", "its", "his", "her", "their", "our",
                "your", "my", "some", "several", "many", "each", "every", "another"}
 # After these, a single capitalised word is the subject of the question ("What did Zelensky say?").
@@ -311,7 +314,10 @@ def _question_referents(question: str, people: frozenset[str] = frozenset()) -> 
         elif len(words) > 1:
             if not _is_name(words):
                 continue
-            person = _is_person_name(words) and not located
+            # After "about", "by", "against" a person's name is still a person's ("What did Zelensky say about
+            # Hanna Malyar?"); after a determiner or another preposition it is a place or a thing's name.
+            placed = previous in DETERMINERS or (located and previous not in PERSON_PREPOSITIONS)
+            person = _is_person_name(words) and not placed
             found.append(("person", name) if person else ("thing", thing))
         elif not _adjective_like(words[0]) and not initial:
             if located:

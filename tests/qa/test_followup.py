@@ -285,3 +285,14 @@ def test_the_answer_to_a_wh_phrase_after_a_preposition_is_a_value_not_a_thing() 
              Turn("In how long?", "a week")]
     assert resolve_conversation("What did Russia say about its troops?", turns) == \
         "What did Russia say about its troops?"
+
+
+@pytest.mark.parametrize(("previous", "follow_up", "expected"), [
+    ("What did Zelensky say about Hanna Malyar?", "What post does she hold?", "What post does Hanna Malyar hold?"),
+    ("Which symphony was written by Olivier Messiaen?", "When was he born?", "When was Olivier Messiaen born?"),
+    ("Who protested against Rui Mendes?", "Why did he retire?", "Why did Rui Mendes retire?"),
+    # After other prepositions a name of two capitalised words is as often a place's: it stays a thing.
+    ("What is the forecast for New Harwick?", "Who is its mayor?", "Who is New Harwick's mayor?"),
+])
+def test_a_name_after_about_by_or_against_is_a_person(previous: str, follow_up: str, expected: str) -> None:
+    assert resolve_conversation(follow_up, [Turn(previous, "x")]) == expected
