@@ -282,7 +282,8 @@ def without_stray_marks(text: str, start: int, end: int) -> tuple[int, int]:
     """`[start, end)` without a quote or bracket at either end that the span does not also open or close
     ("inode’" -> "inode", "\"?1" -> "?1", "(1990" -> "1990") and without a reference mark at its end
     ("XDG Base Directory Specification[BaseDir]") or a footnote mark after a number at its end ("February
-    2013³", as `_glued` never widens onto one). A balanced pair stays: "\"Koori\"", "(NFL)"."""
+    2013³", as `_glued` never widens onto one). A balanced pair stays: "\"Koori\"", "(NFL)"; a bracket opened
+    inside the span and closed right after it is closed."""
     changed = True
     while changed and end - start > 1:
         changed = False
@@ -302,6 +303,13 @@ def without_stray_marks(text: str, start: int, end: int) -> tuple[int, int]:
             end -= 1
         while changed and start < end and text[start].isspace():
             start += 1
+    # A bracket the span opens inside it and the text closes right after it is closed: "2 kilometres (1.2 miles"
+    # -> "2 kilometres (1.2 miles)". Straight quotes and apostrophes are left: either could close nothing.
+    closing = text[end] if end < len(text) else ""
+    if closing in _PAIRS and closing not in "\"'’":
+        opening = _PAIRS[closing]
+        if opening in text[start + 1 : end] and _unbalanced(text[start:end], opening, closing):
+            end += 1
     return start, end
 
 

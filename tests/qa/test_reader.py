@@ -163,3 +163,16 @@ def test_an_answer_drops_a_quote_or_bracket_it_does_not_open_and_close(span: str
     text = f"see {span} here"
     start, end = without_stray_marks(text, 4, 4 + len(span))
     assert text[start:end] == kept
+
+
+@pytest.mark.parametrize(("text", "span", "kept"), [
+    ("pushed forward 2 kilometres (1.2 miles) in a week", "2 kilometres (1.2 miles", "2 kilometres (1.2 miles)"),
+    ("the “Bakhmut meat” grinder", "the “Bakhmut meat", "the “Bakhmut meat”"),
+    # Closed only right after the span, and never a bracket the span opens with (dropped above).
+    ("2 kilometres (1.2 miles in all) in a week", "2 kilometres (1.2 miles", "2 kilometres (1.2 miles"),
+    ("in (1990) then", "(1990", "1990"),
+])
+def test_an_answer_closes_a_bracket_it_opens_when_the_text_closes_it_next(text: str, span: str, kept: str) -> None:
+    start = text.index(span)
+    start, end = without_stray_marks(text, start, start + len(span))
+    assert text[start:end] == kept
