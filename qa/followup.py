@@ -130,6 +130,10 @@ PERSON_NOUNS = {"person", "people", "man", "woman", "minister", "official", "off
 # A follow-up of only a wh-phrase ("When?", "In how long?") asks the last question again that way.
 SLUICE_WORDS = {"when", "where", "why", "how", "who", "whom", "which", "what"}
 COPULAS = {"is", "are", "was", "were"}
+# Words that make an answer a clause rather than a noun phrase.
+CLAUSE_WORDS = {"that", "which", "who", "because", "if", "when", "while", "not", "been", "being", "be", "i", "you",
+                "he", "she", "it", "we", "they", "did", "does", "do", "has", "have", "had", "is", "was", "are", "were",
+                "will", "would", "could", "can", "should", "might", "must", "may", "shall"}
 SUBJECT_PRONOUNS = {"i", "you", "he", "she", "it", "we", "they"}
 HOW_DEGREES = {"long", "much", "many", "far", "often", "old", "soon", "big", "large", "high"}
 VALUE_NOUNS = {"time", "year", "date", "day", "month", "number", "percentage", "distance", "age"}
@@ -610,6 +614,14 @@ def _sluice(question: str) -> str | None:
     return " ".join(words)
 
 
+def _noun_phrase(answer: str) -> bool:
+    """A short answer that names things ("nine Russian drones"), not a clause ("we would lose a lot of people",
+    "troops had changed positions"), so it can stand as the object of the question it answered."""
+    words = answer.split()
+    return (0 < len(words) <= 6 and not re.search(r"\w'(?!s\b)\w", answer)
+            and not any(word.lower().strip(",.;:") in CLAUSE_WORDS for word in words))
+
+
 def _resolve_sluice(phrase: str, history: Sequence[Turn]) -> str | None:
     """The last question asked again with the new wh-phrase in place of its own: "How far did Kyiv say its
     forces advanced?" + "In how long?" -> "In how long did Kyiv say its forces advanced?". The old phrase's
@@ -649,6 +661,8 @@ def _resolve_sluice(phrase: str, history: Sequence[Turn]) -> str | None:
     elif lowered[wh] in {"who", "whom", "what", "which"} and given and len(given.split()) <= 4 and (
             _is_name(given.split()) or (subject and not re.search(r"\d", given))):
         named = given  # "Who did the UK supply?" -> "When did the UK supply Ukraine?"
+    elif lowered[wh] == "what" and not subject and _noun_phrase(given):
+        named = given  # "What did the UK supply?" -> "When did the UK supply long-range cruise missiles?"
     if subject and not named:
         return None
     start = matches[first].start()

@@ -253,7 +253,14 @@ def test_them_is_a_group_never_one_persons_name() -> None:
     ("Who did the UK supply?", "Ukraine", "When?", "When did the UK supply Ukraine?"),
     ("According to Musivenko, how long could the war last?", "until next year", "Why?",
      "According to Musivenko, why could the war last?"),
-    ("What else did Ukraine claim?", "attacks on dozens of targets", "When?", "When did Ukraine claim?"),
+    # What the old wh-word asked for, named by a short answer, stays as the object.
+    ("What else did Ukraine claim?", "attacks on dozens of targets", "When?",
+     "When did Ukraine claim attacks on dozens of targets?"),
+    ("What did the UK supply to Ukraine?", "long-range Storm Shadow cruise missiles", "Why?",
+     "Why did the UK supply to Ukraine long-range Storm Shadow cruise missiles?"),
+    # A clause answer is not an object: the question stays without one.
+    ("What did Zelensky say?", "we'd lose a lot of people", "When?", "When did Zelensky say?"),
+    ("What did the ministry say?", "Russian troops had changed positions", "When?", "When did the ministry say?"),
     # A wh-phrase that asked for the subject: its answer becomes the subject.
     ("Who must approve trips outside the country?", "the finance director", "When?",
      "When must the finance director approve trips outside the country?"),
