@@ -237,7 +237,8 @@ def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
     "user.mime_type" or "6" out of "1.6". A span grows over letters and digits, over an underscore between
     them, over a dot or an at sign followed by a lowercase letter or a digit (not "stories.Political",
     a sentence missing its space), over a dot between capitals ("ID.RA-2", a code, not "RA-2") and over a
-    colon between digits ("ISO 31000:2009", "10:30"). Hyphens and slashes stay boundaries: "anti-war",
+    colon between digits ("ISO 31000:2009", "10:30"), and onto the last dot of an abbreviation ("10 p.m.").
+    Hyphens and slashes stay boundaries: "anti-war",
     "Thai/Japanese"; but an e-mail or web address is never cut ("help-libtasn1@gnu.org",
     "https://example.gov/rules").
     """
@@ -268,7 +269,13 @@ def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
             end += 1
         else:
             break
+    if end < len(text) and text[end] == "." and _DOTTED_ABBREVIATION.search(text, start, end):
+        end += 1  # the abbreviation's own last dot: "10 p.m.", "the U.S."
     return start, end
+
+
+# Letters each followed by a dot, but the last: "p.m", "U.S", "e.g" (its last dot is outside the span).
+_DOTTED_ABBREVIATION = re.compile(r"(?<![\w.])(?:[A-Za-z]\.)+[A-Za-z]\Z")
 
 
 # Quotes and brackets, closing mark -> opening mark; straight quotes close themselves.

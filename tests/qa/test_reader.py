@@ -136,6 +136,10 @@ def test_no_span_runs_across_a_blank_line(reader: Reader) -> None:
     ("it ended.", "ended", "ended"),
     ("updated in February 2013³ by NIST", "February 2013", "February 2013"),  # a footnote mark is not the year's
     ("an area of 120 km² in all", "120 km", "120 km²"),  # but a unit's power is the unit's
+    ("a taxi between 10 p.m. and 6 a.m.", "10 p.m", "10 p.m."),  # an abbreviation keeps its last dot
+    ("sold in the U.S. since 2001", "U.S", "U.S."),
+    ("sold in the U.S.", "the U.S", "the U.S."),
+    ("the final score was 3.", "3", "3"),  # a dot after a number or a word ends the sentence
 ])
 def test_an_answer_never_cuts_a_name_in_two(text: str, picked: str, widened: str) -> None:
     start = text.index(picked)
