@@ -10,8 +10,9 @@ from index.base import StoredChunk
 from index.layout import NOWHERE, Location
 from index.retrieval import HybridRetriever, SearchHit
 from qa.logistic import odds
-from qa.reader import AnswerSpan, Passage, Reader, ReaderOutput, merge_spans
+from qa.reader import AnswerSpan, Passage, Reader, ReaderOutput, completed, merge_spans
 from qa.text import normalize_answer
+from qa.units import answer_kinds, asked_kinds, contradicts
 from qa.verifier import Verifier, answer_features
 
 # Spans the reader returns per read; answers are then voted on among them (`vote_by_answer`).
@@ -131,12 +132,16 @@ class QuestionAnswerer:
         hits = self.retriever.run(question, top_k or self.top_k, document_ids)
         if not hits:
             return Reading(question, [], ReaderOutput([], 1.0))
-        return Reading(question, hits, vote_by_answer(self._read(question, self._passages(hits))))
+        output = vote_by_answer(self._read(question, self._passages(hits)))
+        return Reading(question, hits, of_the_asked_kind(question, output))
 
     def score(self, reading: Reading) -> float:
-        """The probability that the best span answers: the verifier's when there is one, else the reader's."""
+        """The probability that the best span answers: the verifier's when there is one, else the reader's; 0
+        when it is a quantity of another kind than the question asks for (`qa.units`)."""
         spans = reading.output.spans
         if not spans:
+            return 0.0
+        if contradicts(reading.question, spans[0].text):  # "How deep?" "64 square kilometres": never an answer
             return 0.0
         if self.verifier is None:
             return spans[0].score
@@ -177,10 +182,14 @@ def _page_starts(chunk: StoredChunk) -> tuple[int, ...]:
 
 
 def _cite(chunk: StoredChunk, span: AnswerSpan) -> Citation:
-    """The answer span with the sentences around it, quoted from the passage it was read in."""
-    evidence = _evidence(chunk, span.start, span.end)
-    citation = Citation(chunk.document_id, span.start, span.end, _quote(chunk, span.start, span.end), evidence,
-                        chunk.layout.locate(span.start, span.end))
+    """The answer span, completed as shown (`qa.reader.completed`), with the sentences around it, quoted from
+    the passage it was read in."""
+    offset = chunk.context_start
+    start, end = (position + offset for position in completed(chunk.context_text, span.start - offset,
+                                                               span.end - offset))
+    evidence = _evidence(chunk, start, end)
+    citation = Citation(chunk.document_id, start, end, _quote(chunk, start, end), evidence,
+                        chunk.layout.locate(start, end))
     verify(citation, chunk)
     return citation
 
@@ -222,6 +231,20 @@ def vote_by_answer(output: ReaderOutput) -> ReaderOutput:
             best[key] = span
     ranked = sorted(best, key=lambda key: (-votes[key], -best[key].margin))
     return ReaderOutput([best[key] for key in ranked], output.no_answer_score)
+
+
+def of_the_asked_kind(question: str, output: ReaderOutput) -> ReaderOutput:
+    """When the best answer is a quantity of another kind than the question asks for ("How quickly is the sea
+    level rising?" "120 m"), the best answer that is of that kind ("1-3 cm per century") goes first; with
+    none, the order stays and `QuestionAnswerer.score` refuses it."""
+    spans = output.spans
+    if not spans or not contradicts(question, spans[0].text):
+        return output
+    asked = asked_kinds(question)
+    fitting = [span for span in spans if answer_kinds(span.text) & asked]
+    if not fitting:
+        return output
+    return ReaderOutput([fitting[0], *(span for span in spans if span is not fitting[0])], output.no_answer_score)
 
 
 def verify(citation: Citation, chunk: StoredChunk) -> None:

@@ -237,8 +237,7 @@ def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
     "user.mime_type" or "6" out of "1.6". A span grows over letters and digits, over an underscore between
     them, over a dot or an at sign followed by a lowercase letter or a digit (not "stories.Political",
     a sentence missing its space), over a dot between capitals ("ID.RA-2", a code, not "RA-2") and over a
-    colon between digits ("ISO 31000:2009", "10:30"), and onto the last dot of an abbreviation ("10 p.m.").
-    Hyphens and slashes stay boundaries: "anti-war",
+    colon between digits ("ISO 31000:2009", "10:30"). Hyphens and slashes stay boundaries: "anti-war",
     "Thai/Japanese"; but an e-mail or web address is never cut ("help-libtasn1@gnu.org",
     "https://example.gov/rules").
     """
@@ -269,13 +268,7 @@ def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
             end += 1
         else:
             break
-    if end < len(text) and text[end] == "." and _DOTTED_ABBREVIATION.search(text, start, end):
-        end += 1  # the abbreviation's own last dot: "10 p.m.", "the U.S."
     return start, end
-
-
-# Letters each followed by a dot, but the last: "p.m", "U.S", "e.g" (its last dot is outside the span).
-_DOTTED_ABBREVIATION = re.compile(r"(?<![\w.])(?:[A-Za-z]\.)+[A-Za-z]\Z")
 
 
 # Quotes and brackets, closing mark -> opening mark; straight quotes close themselves.
@@ -289,8 +282,7 @@ def without_stray_marks(text: str, start: int, end: int) -> tuple[int, int]:
     """`[start, end)` without a quote or bracket at either end that the span does not also open or close
     ("inode’" -> "inode", "\"?1" -> "?1", "(1990" -> "1990") and without a reference mark at its end
     ("XDG Base Directory Specification[BaseDir]") or a footnote mark after a number at its end ("February
-    2013³", as `_glued` never widens onto one). A balanced pair stays: "\"Koori\"", "(NFL)"; a bracket opened
-    inside the span and closed right after it is closed."""
+    2013³", as `_glued` never widens onto one). A balanced pair stays: "\"Koori\"", "(NFL)"."""
     changed = True
     while changed and end - start > 1:
         changed = False
@@ -310,13 +302,26 @@ def without_stray_marks(text: str, start: int, end: int) -> tuple[int, int]:
             end -= 1
         while changed and start < end and text[start].isspace():
             start += 1
-    # A bracket the span opens inside it and the text closes right after it is closed: "2 kilometres (1.2 miles"
-    # -> "2 kilometres (1.2 miles)". Straight quotes and apostrophes are left: either could close nothing.
+    return start, end
+
+
+# Letters each followed by a dot, but the last: "p.m", "U.S", "e.g" (its last dot is outside the span).
+_DOTTED_ABBREVIATION = re.compile(r"(?<![\w.])(?:[A-Za-z]\.)+[A-Za-z]\Z")
+
+
+def completed(text: str, start: int, end: int) -> tuple[int, int]:
+    """The chosen answer `[start, end)` as it is shown: a bracket it opens inside it and the text closes right
+    after it closed ("2 kilometres (1.2 miles" -> "2 kilometres (1.2 miles)"), and an abbreviation's last dot
+    kept ("10 p.m" -> "10 p.m.", "the U.S" -> "the U.S."). Straight quotes and apostrophes are left: either
+    could close nothing. Only the chosen answer is completed: done to every candidate, it would make two
+    spans the reader found apart one, and change the votes they get."""
     closing = text[end] if end < len(text) else ""
     if closing in _PAIRS and closing not in "\"'’":
         opening = _PAIRS[closing]
         if opening in text[start + 1 : end] and _unbalanced(text[start:end], opening, closing):
-            end += 1
+            return start, end + 1
+    if closing == "." and _DOTTED_ABBREVIATION.search(text, start, end):
+        return start, end + 1
     return start, end
 
 

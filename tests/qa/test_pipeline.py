@@ -19,6 +19,7 @@ from qa.pipeline import (
     CitationMismatchError,
     Evidence,
     QuestionAnswerer,
+    of_the_asked_kind,
     verify,
     vote_by_answer,
 )
@@ -72,6 +73,22 @@ def test_the_score_is_the_verifiers_probability_and_its_verdict_decides(answerer
                                verifier=doubting)
     assert skeptic(question).answer is None and skeptic(question).score == pytest.approx(1 / (1 + np.exp(5.0)))
     assert skeptic.with_threshold(0.0)(question).answer is not None
+
+
+def test_a_quantity_of_another_kind_is_never_the_answer(index: Index, reader: Reader) -> None:
+    text = ("Lake Varna lies in the north of the country and covers 64 square kilometres. Its perch have grown "
+            "smaller since the 1990s, and the lake is now warmer in summer than it was.")
+    index.indexer.add(make_document(text, document_id="varna"))
+    answerer = pipeline(index, reader)
+    question = "How deep is Lake Varna?"
+    reading = answerer.read(question)
+    assert reading.output.spans[0].text == "64 square kilometres"  # the reader takes the only number there is
+    assert answerer.verifier is not None
+    sure = answerer.verifier.probability(answer_features(question, reading.output.spans, reading.hits))
+    assert sure > answerer.threshold  # the verifier alone would answer it
+    answer = answerer(question)
+    assert answer.answer is None and answer.score == 0.0
+    assert answerer("How large an area does Lake Varna cover?").answer == "64 square kilometres"
 
 
 def test_an_empty_question_is_refused_and_a_question_is_stripped_once(index: Index, reader: Reader) -> None:
@@ -224,3 +241,11 @@ def test_an_answer_never_runs_from_one_page_onto_the_next(index: Index, reader: 
     assert reading.output.spans, "the reader still finds spans inside one page"
     for span in reading.output.spans:
         assert not span.start < page_break < span.end, span
+
+
+def test_the_best_answer_of_the_asked_kind_goes_first() -> None:
+    output = ReaderOutput([_span("120 metres", 3.0, 13), _span("about 2 cm per century", 1.0, 50)], 0.1)
+    assert of_the_asked_kind("How quickly is the sea rising?", output).spans[0].text == "about 2 cm per century"
+    assert of_the_asked_kind("How far did the sea rise?", output) is output  # the best one fits: unchanged
+    only = ReaderOutput(output.spans[:1], 0.1)
+    assert of_the_asked_kind("How quickly is the sea rising?", only) is only  # none fits: refused later

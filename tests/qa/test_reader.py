@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from qa.reader import AnswerSpan, Calibration, Passage, Reader, merge_spans, whole_words, without_stray_marks
+from qa.reader import (
+    AnswerSpan,
+    Calibration,
+    Passage,
+    Reader,
+    completed,
+    merge_spans,
+    whole_words,
+    without_stray_marks,
+)
 from runtime.models import reader_forward
 from runtime.policy import cpu_supports_fast_bf16, resolve_precision
 
@@ -136,10 +145,6 @@ def test_no_span_runs_across_a_blank_line(reader: Reader) -> None:
     ("it ended.", "ended", "ended"),
     ("updated in February 2013³ by NIST", "February 2013", "February 2013"),  # a footnote mark is not the year's
     ("an area of 120 km² in all", "120 km", "120 km²"),  # but a unit's power is the unit's
-    ("a taxi between 10 p.m. and 6 a.m.", "10 p.m", "10 p.m."),  # an abbreviation keeps its last dot
-    ("sold in the U.S. since 2001", "U.S", "U.S."),
-    ("sold in the U.S.", "the U.S", "the U.S."),
-    ("the final score was 3.", "3", "3"),  # a dot after a number or a word ends the sentence
 ])
 def test_an_answer_never_cuts_a_name_in_two(text: str, picked: str, widened: str) -> None:
     start = text.index(picked)
@@ -169,14 +174,17 @@ def test_an_answer_drops_a_quote_or_bracket_it_does_not_open_and_close(span: str
     assert text[start:end] == kept
 
 
-@pytest.mark.parametrize(("text", "span", "kept"), [
+@pytest.mark.parametrize(("text", "span", "shown"), [
     ("pushed forward 2 kilometres (1.2 miles) in a week", "2 kilometres (1.2 miles", "2 kilometres (1.2 miles)"),
     ("the “Bakhmut meat” grinder", "the “Bakhmut meat", "the “Bakhmut meat”"),
-    # Closed only right after the span, and never a bracket the span opens with (dropped above).
+    ("a taxi between 10 p.m. and 6 a.m.", "10 p.m", "10 p.m."),  # an abbreviation keeps its last dot
+    ("sold in the U.S. since 2001", "the U.S", "the U.S."),
+    # Closed only right after the span; a dot after a number or a word ends the sentence.
     ("2 kilometres (1.2 miles in all) in a week", "2 kilometres (1.2 miles", "2 kilometres (1.2 miles"),
-    ("in (1990) then", "(1990", "1990"),
+    ("the final score was 3.", "3", "3"),
+    ("it ended.", "ended", "ended"),
 ])
-def test_an_answer_closes_a_bracket_it_opens_when_the_text_closes_it_next(text: str, span: str, kept: str) -> None:
+def test_the_chosen_answer_is_completed_as_shown(text: str, span: str, shown: str) -> None:
     start = text.index(span)
-    start, end = without_stray_marks(text, start, start + len(span))
-    assert text[start:end] == kept
+    start, end = completed(text, start, start + len(span))
+    assert text[start:end] == shown
