@@ -162,6 +162,10 @@ class PassageStore(Protocol):
                         document_ids: Sequence[str] | None) -> list[tuple[int, float]]:
         """Up to `depth` (chunk id, BM25 score) pairs with a positive score, best first."""
 
+    def cosines(self, vector: np.ndarray, chunk_ids: Sequence[int]) -> dict[int, float]:
+        """The query vector's cosine with each chunk still stored among `chunk_ids` (those the dense ranking
+        did not reach), by id."""
+
     def chunks(self, chunk_ids: Sequence[int], context_chars: int) -> dict[int, StoredChunk]:
         """The chunks still stored among `chunk_ids`, read in one snapshot, by id."""
 

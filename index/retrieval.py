@@ -109,8 +109,9 @@ class HybridRetriever:
         depth = max(4 * top_k, self.fusion_depth)
         dense: Ranking = []
         lexical: Ranking = []
-        if mode != "lexical":
-            dense = self.store.dense_ranking(self.embedder.run([query])[0], depth, wanted)
+        vector = self.embedder.run([query])[0] if mode != "lexical" else None
+        if vector is not None:
+            dense = self.store.dense_ranking(vector, depth, wanted)
         if mode != "dense":
             lexical = self.store.lexical_ranking(query, depth, wanted)
         best = reciprocal_rank_fusion([(self.dense_weight, dense), (self.lexical_weight, lexical)],
@@ -119,5 +120,10 @@ class HybridRetriever:
             return []
         chunks = self.store.chunks([chunk_id for chunk_id, _ in best], self.context_chars)
         dense_scores, lexical_scores = dict(dense), dict(lexical)
+        if vector is not None and mode == "hybrid":
+            # A chunk found by its words alone, below the dense ranking's depth, still has a cosine: unknown is
+            # not 0 (the verifier reads it, and a name or code BM25 found is no likelier wrong).
+            reached_by_words = [chunk_id for chunk_id, _ in best if chunk_id not in dense_scores]
+            dense_scores.update(self.store.cosines(vector, reached_by_words))
         return [SearchHit(chunks[chunk_id], dense_scores.get(chunk_id), lexical_scores.get(chunk_id), score)
                 for chunk_id, score in best if chunk_id in chunks]

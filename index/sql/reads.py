@@ -6,6 +6,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
+import numpy as np
+
 from index.base import DocumentSummary, StoredChunk, StoreMismatchError, UnknownDocumentError
 from index.chunk import Span
 from index.documents import Document
@@ -105,6 +107,16 @@ class SqlReads:
                 "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM chunks)").fetchone()
         assert row is not None
         return int(row[0]), int(row[1])
+
+    def cosines(self, vector: np.ndarray, chunk_ids: Sequence[int]) -> dict[int, float]:
+        """The query vector's cosine with each chunk still stored among `chunk_ids`, from the stored embeddings
+        (unit length, as the dense index holds them)."""
+        if not chunk_ids:
+            return {}
+        where, params = self.dialect.in_list("id", [int(i) for i in chunk_ids])
+        with self._connect() as connection:
+            found = connection.execute(f"SELECT id, embedding FROM chunks WHERE {where}", params).fetchall()
+        return {int(row[0]): float(np.frombuffer(bytes(row[1]), dtype=np.float32) @ vector) for row in found}
 
     def chunks(self, chunk_ids: Sequence[int], context_chars: int) -> dict[int, StoredChunk]:
         """The chunks still stored among `chunk_ids`, read in one snapshot, by id."""

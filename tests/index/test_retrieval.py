@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pytest
 
 from api.services import Index
 from index.base import UnknownDocumentError
 from index.documents import make_document
+from index.embed import Embedder
 from index.retrieval import reciprocal_rank_fusion
 
 
@@ -40,6 +42,23 @@ def test_search_modes_and_document_filter(index: Index, article_text: str) -> No
         retriever.run("anything", 3, document_ids=["nope"])
     with pytest.raises(ValueError, match="mode"):
         retriever.run("anything", 3, mode="fuzzy")
+
+
+def test_a_chunk_found_by_its_words_alone_still_has_its_cosine(make_index: Callable[..., Index],
+                                                              embedder: Embedder) -> None:
+    index = make_index(retrieval={"fusion_depth": 1})
+    for number in range(10):
+        index.indexer.add(make_document(f"Tower {number} stands in Paris and is visited by many tourists every year.",
+                                        document_id=f"tower-{number}"))
+    index.indexer.add(make_document("Invoice QX7731 was paid on Monday by the accounts office.", document_id="bill"))
+    question = "Which landmark of the French capital draws sightseers, QX7731?"  # towers by meaning only
+    hits = index.retriever.run(question, 2)  # the dense ranking reaches 8 chunks deep
+    vector = embedder.run([question])[0]
+    reached = {chunk_id for chunk_id, _ in index.store.dense_ranking(vector, 8, None)}
+    bill = next(hit for hit in hits if hit.document_id == "bill")
+    assert bill.chunk.chunk_id not in reached and bill.lexical_score is not None
+    assert bill.dense_score == pytest.approx(float(embedder.run([bill.chunk.text])[0] @ vector), abs=1e-4)
+    assert all(hit.dense_score is not None for hit in hits)
 
 
 def test_fusion_sums_weighted_reciprocal_ranks_and_breaks_ties_by_id() -> None:
