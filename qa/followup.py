@@ -397,9 +397,12 @@ def _event(history: Sequence[Turn]) -> str | None:
 class _Referents:
     """The person, thing, place and event of a history, each found once and only if a pronoun needs it."""
 
-    def __init__(self, history: Sequence[Turn], genders: dict[str, str]) -> None:
+    def __init__(self, history: Sequence[Turn], genders: dict[str, str], question: str = "") -> None:
         self.history = history
         self.genders = genders
+        # A question naming someone or something of its own ("What did Russia say about its troops?") may mean
+        # that by "it": no guess from the history's subjects then.
+        self.own_names = bool(_question_referents(question))
         self.found: dict[tuple[str, str | None], str | None] = {}
         self.people: frozenset[str] | None = None  # the history's people, found once when a pronoun needs them
 
@@ -418,7 +421,21 @@ class _Referents:
                 self.found[key] = _referent(self.history, kind, self.people, other)
                 if self.found[key] is None and kind == "person" and gender:
                     self.found[key] = _named_object(self.history, other)
+                if self.found[key] is None and kind == "thing" and not self.own_names:
+                    self.found[key] = _subject_word(self.history, self.people | frozenset(self.genders))
         return self.found[key]
+
+
+def _subject_word(history: Sequence[Turn], people: frozenset[str]) -> str | None:
+    """For "it" with no thing named: a single capitalised word the last question had as its subject, taken for
+    a person by its place alone ("How many drones did Ukraine say it had destroyed?" -> "What else did it
+    claim?" is about Ukraine). Not one the chat has named as a person, or called "he" or "she"."""
+    if not history:
+        return None
+    for kind, name in reversed(_question_referents(history[-1].question, people)):
+        if kind == "person" and " " not in name and name not in people:
+            return name
+    return None
 
 
 def _named_object(history: Sequence[Turn], excluded: frozenset[str]) -> str | None:
@@ -442,7 +459,7 @@ def _possessive(name: str) -> str:
 def _replace_pronouns(question: str, history: Sequence[Turn], genders: dict[str, str]) -> str:
     """Each pronoun replaced by what it refers to, each referent written once: later pronouns for it
     ("Where did she make her claim?") then refer to that name within the question."""
-    referents = _Referents(history, genders)
+    referents = _Referents(history, genders, question)
     pieces: list[str] = []
     written = 0
     previous: re.Match[str] | None = None
@@ -726,6 +743,6 @@ def _learn_genders(asked: str, standalone: str, genders: dict[str, str]) -> None
     if len(kinds) != 1:
         return
     for name in _names(standalone):
-        if name not in asked and _is_person_name(name.split()):
+        if name not in asked and (_is_person_name(name.split()) or " " not in name):
             for part in {name, name.split()[0], name.split()[-1]}:
                 genders[part] = next(iter(kinds))

@@ -164,7 +164,7 @@ def test_a_clause_answer_is_not_written_in_for_it() -> None:
 
 @pytest.mark.parametrize(("history", "question", "expected"), [
     ([Turn("How many drones did Ukraine claim to have destroyed?", "nine")],
-     "And what else did it claim to have attacked?", "What else did it claim to have attacked?"),
+     "And what else did it claim to have attacked?", "What else did Ukraine claim to have attacked?"),
     ([Turn("What collapsed in Lunden?", "a 30-metre section of the sea wall")],
      "And what happened to the coastal road?", "What happened to the coastal road?"),  # no pronoun: the "and" goes
 ])
@@ -303,3 +303,17 @@ def test_the_answer_to_a_wh_phrase_after_a_preposition_is_a_value_not_a_thing() 
 ])
 def test_a_name_after_about_by_or_against_is_a_person(previous: str, follow_up: str, expected: str) -> None:
     assert resolve_conversation(follow_up, [Turn(previous, "x")]) == expected
+
+
+@pytest.mark.parametrize(("previous", "follow_up", "expected"), [
+    ("How many Russian drones did Ukraine say it had destroyed?", "What else did it claim?",
+     "What else did Ukraine claim?"),
+    ("What did Ukraine claim on Friday?", "What did it say about Bakhmut?", "What did it say about Bakhmut?"),
+])
+def test_it_with_no_thing_named_is_the_last_questions_one_word_subject(previous: str, follow_up: str,
+                                                                       expected: str) -> None:
+    """A single capitalised subject is taken for a person by its place; "it" shows it was not one. A follow-up
+    naming something of its own may mean that, and is left."""
+    assert resolve_conversation(follow_up, [Turn(previous, "nine")]) == expected
+    assert resolve_conversation(follow_up, [Turn(previous.replace("Ukraine", "Zelensky"), "x"),
+                                            Turn("What did he say next?", "y")]) == follow_up
