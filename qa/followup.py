@@ -267,8 +267,8 @@ def _answer_referent(turn: Turn) -> tuple[str, str] | None:
         text = " ".join(words)
     lowered = {word.lower().strip(".,;:'’") for word in words}
     if (not words or len(words) > MAX_REFERENT_WORDS or any(char.isdigit() for char in text)
-            or lowered & (FOLLOW_UP_WORDS | NUMBER_WORDS)):
-        return None
+            or lowered & (FOLLOW_UP_WORDS | NUMBER_WORDS) or not _noun_phrase(text)):
+        return None  # a number, a pronoun, or a clause ("the counter-offensive had begun") stands for nothing
     determined = words[0].lower() in DETERMINERS
     if asked == "person":
         # "Russian military bloggers", "the exiled mayor of Melitopol": whoever did it, named or described.

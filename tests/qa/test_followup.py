@@ -160,6 +160,8 @@ def test_it_after_a_verb_of_saying_is_what_was_said_and_stays() -> None:
 def test_a_clause_answer_is_not_written_in_for_it() -> None:
     history = [Turn("What happened in Bakhmut?", "Ukraine retook it")]
     assert "retook" not in resolve_conversation("When was it announced?", history)
+    history = [Turn("What did Kots claim?", "the counter-offensive had begun")]
+    assert "begun" not in resolve_conversation("What did it show?", history)
 
 
 @pytest.mark.parametrize(("history", "question", "expected"), [
